@@ -1,0 +1,110 @@
+"""The one error tree of dagfactory.
+
+    DagFactoryError                  exit code 1 unless a subclass says otherwise
+     ├── ManifestError               manifest.json / run_results.json unreadable or unsupported (exit 2)
+     │    └── UnsupportedSchemaError dbt schema older than v4 or unknown (exit 2)
+     ├── ConfigError                 dagfactory.yml or flags: unknown key, wrong type, bad value (exit 2)
+     ├── GraphError                  the dbt graph cannot become tasks (task id collisions, ...)
+     │    └── GroupCycleError        groups depend on each other in a circle
+     ├── RoutingError                a node cannot be routed (unknown runner, bad pod settings)
+     ├── RenderError                 a template failed or produced invalid Python
+     ├── OutputError                 the output folder cannot be written or swapped in
+     └── PublishError                a push failed; nothing was deleted
+
+Library code raises these and never prints or exits; ``dagfactory.cli`` is the single place
+that turns them into a message on stderr and an exit code. Each error carries the context a
+user needs to find the problem (file path, ``unique_id``, group, config key).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DagFactoryError",
+    "GraphError",
+    "GroupCycleError",
+    "ManifestError",
+    "OutputError",
+    "PublishError",
+    "RenderError",
+    "RoutingError",
+    "UnsupportedSchemaError",
+]
+
+
+class DagFactoryError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        unique_id: str | None = None,
+        group: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.unique_id = unique_id
+        self.group = group
+        self.key = key
+
+    def format_message(self) -> str:
+        """The message with its context, one ``name: value`` prefix per known field."""
+        where = []
+        if self.path:
+            where.append(str(self.path))
+        if self.unique_id:
+            where.append(f"node {self.unique_id}")
+        if self.group:
+            where.append(f"group {self.group!r}")
+        if self.key:
+            where.append(f"key {self.key!r}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def __str__(self) -> str:
+        return self.format_message()
+
+
+class ManifestError(DagFactoryError):
+    exit_code = 2
+
+
+class UnsupportedSchemaError(ManifestError):
+    pass
+
+
+class ConfigError(DagFactoryError):
+    exit_code = 2
+
+
+class GraphError(DagFactoryError):
+    pass
+
+
+class GroupCycleError(GraphError):
+    def __init__(self, message: str, *, cycle: list[str], closing_edges: list[tuple[str, str]]):
+        super().__init__(message)
+        self.cycle = cycle
+        self.closing_edges = closing_edges
+
+
+class RoutingError(DagFactoryError):
+    exit_code = 2
+
+
+class RenderError(DagFactoryError):
+    pass
+
+
+class OutputError(DagFactoryError):
+    pass
+
+
+class PublishError(DagFactoryError):
+    pass
