@@ -1,0 +1,3 @@
+from dagfactory.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""Python source literals for values that come from users.
+
+Every user string reaches a generated file through :func:`literal`, which emits ``repr``-style
+literals (quotes, backslashes, newlines and non-printable characters escaped by Python
+itself). The only calls it can emit are :class:`Call` values built by dagfactory code with
+constructor names dagfactory chose, so no user text can become code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Call", "Raw", "jinja_escape", "literal"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A constructor call, e.g. ``Call("Asset", ("x-dbt://p/m",))``."""
+
+    func: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _IDENTIFIER.match(self.func):
+            raise ValueError(f"not a dotted identifier: {self.func!r}")
+        for name, _ in self.kwargs:
+            if not _IDENTIFIER.match(name) or "." in name:
+                raise ValueError(f"not an identifier: {name!r}")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A name defined by the template itself (e.g. a task variable). Never user text."""
+
+    source: str
+
+    def __post_init__(self) -> None:
+        if not _IDENTIFIER.match(self.source):
+            raise ValueError(f"not a dotted identifier: {self.source!r}")
+
+
+def literal(value: Any) -> str:
+    """The Python source for ``value``; dict keys are sorted so output is deterministic."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot emit non-finite number {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, Raw):
+        return value.source
+    if isinstance(value, Call):
+        parts = [literal(arg) for arg in value.args]
+        parts += [f"{name}={literal(arg)}" for name, arg in value.kwargs]
+        return f"{value.func}({', '.join(parts)})"
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        for key, _ in items:
+            if not isinstance(key, str):
+                raise ValueError(f"mapping keys must be strings, got {key!r}")
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    raise TypeError(f"cannot emit a literal for {type(value).__name__}")
+
+
+def jinja_escape(text: str) -> str:
+    """Make ``text`` render as itself in an Airflow (Jinja) templated field.
+
+    Every ``{`` becomes an expression that prints ``{``, so no ``{{``, ``{%`` or ``{#`` can
+    open in user text, whatever else it holds.
+    """
+    return text.replace("{", "{{ '{' }}")

@@ -1,0 +1,200 @@
+"""The command line: parse options, build a config, call the facade, print.
+
+This is the only place that prints or exits. ``DagFactoryError`` becomes a one-line message on
+stderr and the error's exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dagfactory._version import __version__
+from dagfactory.errors import DagFactoryError
+
+FORMATS = click.Choice(["text", "json"])
+
+
+def _print_json(data: Any) -> None:
+    import orjson
+
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def format_build_summary(result: Any) -> str:
+    """A short table: one line per DAG, then totals."""
+    rows = [("DAG", "tasks", "upstream DAGs", "owner")]
+    for dag in result.dags:
+        rows.append((dag.dag_id, str(len(dag.tasks)), str(len(dag.upstream_dags)), dag.owner))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    runners: dict[str, int] = {}
+    for dag in result.dags:
+        for task in dag.tasks:
+            runners[task.route.runner] = runners.get(task.route.runner, 0) + 1
+    forced = f" (forced: {result.config.routing.force})" if result.config.routing.force else ""
+    lines.append("")
+    lines.append(
+        f"{len(result.dags)} DAGs, {result.task_count} tasks, "
+        f"{result.cross_dag_edges} cross-DAG edges; group_by={result.group_by}"
+    )
+    lines.append("runners: " + ", ".join(f"{k} {v}" for k, v in sorted(runners.items())) + forced)
+    lines.append(
+        f"estimated DAG-processor cost: ~{result.estimated_parse_loop_seconds:.2f} s per parse loop"
+    )
+    if result.out_dir:
+        lines.append(f"wrote {len(result.files)} files to {result.out_dir}")
+    return "\n".join(lines)
+
+
+class _Group(click.Group):
+    """Turns library errors into a message and an exit code, the one place that does."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DagFactoryError as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"error: {exc.format_message()}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="dagfactory")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Turn a dbt manifest.json into static Airflow DAG files, one per group of models."""
+    ctx.obj = {"debug": debug}
+
+
+def _load_config(config_path: str | None, manifest: str, overrides: dict[str, Any]):
+    from dagfactory.config import find_config_file, load_config
+
+    path = Path(config_path) if config_path else find_config_file(manifest)
+    return load_config(path, overrides)
+
+
+@cli.command()
+@click.option("--manifest", "manifest", required=True, help="Path to dbt's manifest.json.")
+@click.option("--out", "out_dir", required=True, help="Folder to write the DAG files to.")
+@click.option("--config", "config_path", help="dagfactory.yml (default: beside dbt_project.yml).")
+@click.option("--team", help="Team that owns the DAGs (DAG id prefix, push prefix).")
+@click.option("--project", help="Project name (default: the dbt project's name).")
+@click.option("--group-by", help="group | folder[:N] | tag:<prefix> | meta:<key>")
+@click.option(
+    "--runner", type=click.Choice(["celery", "kubernetes"]), help="Force every task to one runner."
+)
+@click.option(
+    "--run-results", multiple=True, help="dbt run_results.json for run times (repeatable)."
+)
+@click.option(
+    "--templates", "template_dir", help="Folder with templates that override the built-in ones."
+)
+@click.option(
+    "--push", "push_url", help="After building, push to s3://bucket/prefix/ or file:///path/."
+)
+@click.option("--endpoint-url", help="S3 endpoint for --push (e.g. a local S3 server).")
+@click.option("--dry-run", is_flag=True, help="With --push: print the push plan, change nothing.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def build(
+    manifest: str,
+    out_dir: str,
+    config_path: str | None,
+    team: str | None,
+    project: str | None,
+    group_by: str | None,
+    runner: str | None,
+    run_results: Sequence[str],
+    template_dir: str | None,
+    push_url: str | None,
+    endpoint_url: str | None,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Build one DAG file per group into OUT (swapped in whole)."""
+    from dagfactory.pipeline import build as run_build
+
+    overrides = {"team": team, "project": project, "group_by": group_by, "routing.force": runner}
+    config = _load_config(config_path, manifest, overrides)
+    result = run_build(
+        manifest, out_dir, config, run_results=run_results, template_dir=template_dir
+    )
+    summary = result.to_dict()
+    push_result = None
+    if push_url:
+        push_result = _push(result.out_dir, push_url, None, None, dry_run, endpoint_url, fmt)
+        summary["push"] = push_result.to_dict()
+    if fmt == "json":
+        _print_json(summary)
+    else:
+        click.echo(format_build_summary(result))
+        if push_result is not None:
+            click.echo(push_result.format_text())
+
+
+def _push(out_dir, url, team, project, dry_run, endpoint_url, fmt):
+    from dagfactory.publish import push
+
+    progress = None
+    stream = click.get_text_stream("stderr")
+    if fmt == "text" and stream.isatty():
+
+        def progress(key: str, done: int, total: int) -> None:
+            width = 30
+            filled = width * done // max(total, 1)
+            stream.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {key[-40:]:40}"
+            )
+            if done == total:
+                stream.write("\n")
+            stream.flush()
+
+    return push(
+        Path(out_dir),
+        url,
+        team=team,
+        project=project,
+        dry_run=dry_run,
+        endpoint_url=endpoint_url,
+        progress=progress,
+    )
+
+
+@cli.command("push")
+@click.argument("out_dir")
+@click.argument("url")
+@click.option("--team", help="Default: the team recorded by `dagfactory build`.")
+@click.option("--project", help="Default: the project recorded by `dagfactory build`.")
+@click.option("--endpoint-url", help="S3 endpoint (e.g. a local S3 server).")
+@click.option("--dry-run", is_flag=True, help="Print the plan, change nothing.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+def push_command(
+    out_dir: str,
+    url: str,
+    team: str | None,
+    project: str | None,
+    endpoint_url: str | None,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Push a build folder OUT_DIR to URL (s3://bucket/prefix/ or file:///path/)."""
+    result = _push(out_dir, url, team, project, dry_run, endpoint_url, fmt)
+    if fmt == "json":
+        _print_json(result.to_dict())
+    else:
+        click.echo(result.format_text())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=None if argv is None else list(argv), prog_name="dagfactory")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,325 @@
+"""Configuration: parsed and validated once at the edge, then passed down frozen.
+
+The YAML file (``dagfactory.yml``) and the CLI flags are merged into one mapping, which is
+checked against the dataclasses below: unknown keys and wrong types are errors that name the
+key (dotted) and suggest the closest valid one. Every default lives in this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from dagfactory.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "CeleryConfig",
+    "Config",
+    "DagDefaults",
+    "DbtConfig",
+    "GroupConfig",
+    "KubernetesConfig",
+    "RoutingConfig",
+    "TaskDefaults",
+    "find_config_file",
+    "load_config",
+]
+
+CONFIG_FILE_NAME = "dagfactory.yml"
+SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _frozen_dict(**kwargs: Any) -> Any:
+    return field(default_factory=dict, **kwargs)
+
+
+@dataclass(frozen=True)
+class DbtConfig:
+    """How the generated tasks call dbt on the worker."""
+
+    project_dir: str | None = None  # default: the folder of dbt_project.yml beside the manifest
+    profiles_dir: str | None = None  # default: project_dir
+    target: str | None = None
+    executable: str = "dbt"
+    #: dbt vars passed as ``--vars``; values may use Airflow templates such as ``{{ ds }}``.
+    vars: Mapping[str, Any] = _frozen_dict()
+    #: environment variables for the dbt process (merged over the worker's environment).
+    env: Mapping[str, str] = _frozen_dict()
+
+
+@dataclass(frozen=True)
+class DagDefaults:
+    schedule: str | None = "@daily"
+    start_date: str = "2024-01-01"
+    catchup: bool = False
+    owner: str = "airflow"
+    tags: tuple[str, ...] = ("dbt",)
+    default_args: Mapping[str, Any] = _frozen_dict()
+    max_active_runs: int | None = 1
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """Per-task settings; ``meta.dagfactory`` on a node overrides them for that node."""
+
+    retries: int | None = None
+    retry_delay_seconds: float | None = None
+    execution_timeout_seconds: float | None = None
+    pool: str | None = None
+    pool_slots: int | None = None
+
+
+@dataclass(frozen=True)
+class CeleryConfig:
+    queue: str | None = None
+    executor: str = "CeleryExecutor"
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    mode: str = "pod_operator"  # pod_operator | executor
+    executor: str = "KubernetesExecutor"
+    image: str | None = None
+    namespace: str | None = None
+    tags: tuple[str, ...] = ()
+    pod: Mapping[str, Any] = _frozen_dict()
+    sizes: Mapping[str, Mapping[str, Any]] = _frozen_dict()
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    default: str = "celery"
+    force: str | None = None
+    long_running_seconds: float | None = None
+    statistic: str = "p95"  # p95 | median
+    executors: tuple[str, ...] = ()
+    celery: CeleryConfig = field(default_factory=CeleryConfig)
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    owner: str | None = None
+    schedule: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    team: str | None = None  # default: the dbt project name
+    project: str | None = None  # default: the dbt project name from the manifest
+    group_by: str | None = None  # default: "group" when the manifest defines groups, else "folder"
+    airflow_version: str = "3"
+    cross_dag: str = "assets"
+    group_cycles: str = "error"
+    dbt: DbtConfig = field(default_factory=DbtConfig)
+    dag_defaults: DagDefaults = field(default_factory=DagDefaults)
+    task_defaults: TaskDefaults = field(default_factory=TaskDefaults)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    groups: Mapping[str, GroupConfig] = _frozen_dict()
+    #: folder the config file was read from; relative paths in it resolve against this folder
+    base_dir: str | None = field(default=None, metadata={"internal": True})
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "airflow_version": ("2", "3"),
+    "cross_dag": ("assets", "asset_or_time", "sensors"),
+    "group_cycles": ("error", "merge"),
+    "routing.default": ("celery", "kubernetes"),
+    "routing.force": ("celery", "kubernetes"),
+    "routing.statistic": ("p95", "median"),
+    "routing.kubernetes.mode": ("pod_operator", "executor"),
+}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return "a list"
+    if origin is Mapping or (dataclasses.is_dataclass(tp)):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"expected {_type_name(tp)}, got {_describe(value)}", key=key)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"expected a list, got {_describe(value)}", key=key)
+        (item_tp, _) = typing.get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is Mapping:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a mapping, got {_describe(value)}", key=key)
+        _, value_tp = typing.get_args(tp)
+        return {
+            str(k): _coerce(v, value_tp, f"{key}.{k}") for k, v in sorted(value.items(), key=str)
+        }
+    if tp is Any:
+        return value
+    if tp is str:
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"expected a string, got {_describe(value)}", key=key)
+        return str(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"expected true or false, got {_describe(value)}", key=key)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"expected an integer, got {_describe(value)}", key=key)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"expected a number, got {_describe(value)}", key=key)
+        return float(value)
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # pragma: no cover
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping, got {_describe(data)}", key=prefix or None)
+    hints = typing.get_type_hints(cls)
+    public = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if name not in public:
+            close = difflib.get_close_matches(str(name), list(public), n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            valid = ", ".join(sorted(public))
+            raise ConfigError(f"unknown key{hint} (valid keys here: {valid})", key=key)
+        kwargs[name] = _coerce(value, hints[name], key)
+        choices = _CHOICES.get(key)
+        if choices and kwargs[name] is not None and kwargs[name] not in choices:
+            close = difflib.get_close_matches(str(kwargs[name]), choices, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{kwargs[name]!r} is not one of {', '.join(choices)}{hint}", key=key)
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _validate(config: Config) -> None:
+    for key in ("team", "project"):
+        value = getattr(config, key)
+        if value is not None and not SLUG_RE.match(value):
+            raise ConfigError(
+                f"{value!r} is not a valid slug: use letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit (no '/', spaces or '..')",
+                key=key,
+            )
+        if value is not None and ".." in value:
+            raise ConfigError(f"{value!r} must not contain '..'", key=key)
+    try:
+        dt.date.fromisoformat(config.dag_defaults.start_date[:10])
+    except ValueError:
+        raise ConfigError(
+            f"{config.dag_defaults.start_date!r} is not an ISO date (YYYY-MM-DD)",
+            key="dag_defaults.start_date",
+        ) from None
+
+
+def find_config_file(manifest_path: str | Path) -> Path | None:
+    """The ``dagfactory.yml`` for a manifest: beside ``dbt_project.yml`` or in the cwd.
+
+    dbt writes the manifest to ``<project>/target/manifest.json``, so the manifest's folder
+    and its parents are searched for a dbt project first.
+    """
+    folder = Path(manifest_path).resolve().parent
+    for candidate in (folder, *list(folder.parents)[:3]):
+        if (candidate / CONFIG_FILE_NAME).is_file():
+            return candidate / CONFIG_FILE_NAME
+        if (candidate / "dbt_project.yml").is_file():
+            break
+    cwd = Path.cwd() / CONFIG_FILE_NAME
+    return cwd if cwd.is_file() else None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Read a YAML config file (optional), apply dotted-key ``overrides``, validate."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    base_dir = None
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(path)) from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError("the config file must hold a mapping at the top", path=str(path))
+        data = loaded or {}
+        base_dir = str(path.resolve().parent)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        config = _build(Config, data, "")
+        _validate(config)
+    except ConfigError as exc:
+        if path is not None and exc.path is None:
+            exc.path = str(path)
+        raise
+    return dataclasses.replace(config, base_dir=base_dir)

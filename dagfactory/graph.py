@@ -1,0 +1,134 @@
+"""Stage 2: the dbt graph as units of work, one per future Airflow task.
+
+A *unit* is what one task runs:
+
+* a model (not ephemeral), seed or snapshot, together with the tests whose only parent it is
+  (``dbt build --select <node> --indirect-selection cautious`` runs exactly those);
+* a test whose parents are anything else (several nodes, a source, an ephemeral model): it
+  becomes its own ``dbt test`` unit that runs after every unit it reads from.
+
+Ephemeral models are compiled into their consumers, so they are not units: their upstream
+edges pass through to their downstream nodes. Sources are inputs, not units. Disabled nodes
+never reach this stage (``manifest`` drops them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import networkx as nx
+
+from dagfactory.errors import GraphError
+from dagfactory.manifest import Manifest, Node
+
+__all__ = ["DbtGraph", "Unit", "build_graph", "dbt_selector"]
+
+BUILD = "build"
+TEST = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One future task: a primary node and the single-parent tests that run with it."""
+
+    unique_id: str  # the primary node
+    resource_type: str
+    command: str  # "build" or "test"
+    selector: str
+    members: tuple[str, ...]  # primary first, then attached tests (sorted)
+
+
+@dataclass(frozen=True)
+class DbtGraph:
+    """Units and the edges between them (upstream -> downstream), after pass-through."""
+
+    units: Mapping[str, Unit]
+    dag: nx.DiGraph  # nodes are unit ids (the primary unique_id)
+
+    def upstream(self, unit_id: str) -> list[str]:
+        return sorted(self.dag.predecessors(unit_id))
+
+    def edges(self) -> list[tuple[str, str]]:
+        return sorted(self.dag.edges())
+
+
+def dbt_selector(node: Node) -> str:
+    """A selector that picks exactly ``node``: its fully qualified name.
+
+    ``fqn:`` matches on the whole path (package, folders, name, version), so two models
+    with the same name in different packages or folders never collide.
+    """
+    return "fqn:" + ".".join(node.fqn)
+
+
+def _is_task_node(node: Node | None) -> bool:
+    return node is not None and node.resource_type != "test" and not node.is_ephemeral
+
+
+def build_graph(manifest: Manifest) -> DbtGraph:
+    nodes = manifest.nodes
+    resolved: dict[str, frozenset[str]] = {}
+
+    def task_parents(unique_id: str) -> frozenset[str]:
+        """Task nodes that ``unique_id`` reads from, looking through ephemeral models."""
+        if unique_id in resolved:
+            return resolved[unique_id]
+        # Iterative walk: long ephemeral chains must not hit the recursion limit.
+        stack, seen, found = [unique_id], {unique_id}, set()
+        while stack:
+            current = stack.pop()
+            for parent_id in nodes[current].depends_on:
+                parent = nodes.get(parent_id)
+                if parent is None or parent_id in seen:
+                    continue  # a source, a disabled node or a node seen already
+                seen.add(parent_id)
+                if parent.is_ephemeral:
+                    stack.append(parent_id)
+                elif parent.resource_type != "test":
+                    found.add(parent_id)
+        resolved[unique_id] = frozenset(found)
+        return resolved[unique_id]
+
+    attached: dict[str, list[str]] = {}
+    own_tests: list[Node] = []
+    for node in nodes.values():
+        if node.resource_type != "test":
+            continue
+        parents = node.depends_on
+        if len(parents) == 1 and _is_task_node(nodes.get(parents[0])):
+            attached.setdefault(parents[0], []).append(node.unique_id)
+        else:
+            own_tests.append(node)
+
+    units: dict[str, Unit] = {}
+    for node in nodes.values():
+        if _is_task_node(node):
+            members = (node.unique_id, *sorted(attached.get(node.unique_id, ())))
+            units[node.unique_id] = Unit(
+                node.unique_id, node.resource_type, BUILD, dbt_selector(node), members
+            )
+    for node in own_tests:
+        units[node.unique_id] = Unit(
+            node.unique_id, "test", TEST, dbt_selector(node), (node.unique_id,)
+        )
+
+    dag = nx.DiGraph()
+    dag.add_nodes_from(sorted(units))
+    for unit_id in sorted(units):
+        for parent_id in sorted(task_parents(unit_id)):
+            dag.add_edge(parent_id, unit_id)
+    _check_acyclic(dag)
+    return DbtGraph(units=units, dag=dag)
+
+
+def _check_acyclic(dag: nx.DiGraph) -> None:
+    if nx.is_directed_acyclic_graph(dag):
+        return
+    cycle = nx.find_cycle(dag)
+    path = " -> ".join([up for up, _ in cycle] + [cycle[0][0]])
+    raise GraphError(
+        f"the dbt graph has a cycle: {path}; dbt itself would refuse to run it "
+        "(`dbt ls` reports it too). Remove one of these refs.",
+        unique_id=cycle[0][0],
+    )

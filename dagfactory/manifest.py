@@ -1,0 +1,301 @@
+"""Stage 1: read dbt artifacts into small typed objects.
+
+This is the only module that touches raw JSON. It reads the few fields later stages need,
+normalises the odd shapes dbt has written over the years (a tag given as a string, seeds with
+no ``depends_on.nodes``, no ``group``/``version`` before dbt 1.5) and drops the raw dicts, so
+the rest of the pipeline works on frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import re
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dagfactory.errors import ManifestError, UnsupportedSchemaError
+
+__all__ = [
+    "MAX_SCHEMA_VERSION",
+    "MIN_SCHEMA_VERSION",
+    "DbtGroup",
+    "Manifest",
+    "Node",
+    "RunTimes",
+    "load_manifest",
+    "load_run_results",
+]
+
+MIN_SCHEMA_VERSION = 4  # dbt 1.0
+MAX_SCHEMA_VERSION = 12  # dbt 1.8 to 1.11
+
+#: Resource types that become (part of) Airflow tasks. Everything else in ``nodes``
+#: (analyses, operations, rpc/sql nodes) is not run by ``dbt build`` as a node of its own.
+RUNNABLE_TYPES = frozenset({"model", "seed", "snapshot", "test"})
+
+_SCHEMA_RE = re.compile(r"/manifest/v(\d+)\.json$")
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A dbt node as dagfactory needs it: identity, place in the project and dependencies."""
+
+    unique_id: str
+    resource_type: str  # model | seed | snapshot | test
+    name: str
+    package_name: str
+    path: str  # relative to the resource's root folder (models/, seeds/, ...)
+    original_file_path: str
+    fqn: tuple[str, ...]
+    depends_on: tuple[str, ...]  # unique_ids of nodes and sources, sorted
+    materialized: str
+    tags: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    version: str | None = None
+    description: str = ""
+
+    @property
+    def is_ephemeral(self) -> bool:
+        return self.resource_type == "model" and self.materialized == "ephemeral"
+
+
+@dataclass(frozen=True, slots=True)
+class DbtGroup:
+    """A dbt ``group`` with its owner (dbt 1.5+)."""
+
+    name: str
+    owner_name: str | None = None
+    owner_email: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        return self.owner_name or self.owner_email
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    path: str
+    schema_version: int
+    dbt_version: str
+    project_name: str
+    nodes: Mapping[str, Node]  # enabled, runnable nodes by unique_id
+    sources: frozenset[str]
+    groups: Mapping[str, DbtGroup]
+
+
+@dataclass(frozen=True, slots=True)
+class RunTimes:
+    """Observed ``execution_time`` samples per node, from one or more run_results.json."""
+
+    samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def median(self, unique_id: str) -> float | None:
+        values = self.samples.get(unique_id)
+        return statistics.median(values) if values else None
+
+    def p95(self, unique_id: str) -> float | None:
+        values = self.samples.get(unique_id)
+        if not values:
+            return None
+        ordered = sorted(values)
+        # nearest-rank p95: robust to one slow outlier when there are many runs
+        rank = max(1, -(-95 * len(ordered) // 100))
+        return ordered[rank - 1]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{what} not found", path=str(path)) from exc
+    except OSError as exc:
+        raise ManifestError(f"cannot read {what}: {exc.strerror}", path=str(path)) from exc
+    # Loading a large manifest allocates millions of small objects; the cyclic GC would
+    # rescan them over and over for nothing (none of them form cycles), so pause it.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ManifestError(f"{what} is not valid JSON: {exc}", path=str(path)) from exc
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _schema_version(metadata: Mapping[str, Any], path: Path) -> int:
+    url = metadata.get("dbt_schema_version")
+    match = _SCHEMA_RE.search(url) if isinstance(url, str) else None
+    if not match:
+        raise UnsupportedSchemaError(
+            f"unknown manifest schema {url!r} in metadata.dbt_schema_version; "
+            "is this a dbt manifest.json?",
+            path=str(path),
+            key="metadata.dbt_schema_version",
+        )
+    version = int(match.group(1))
+    if version < MIN_SCHEMA_VERSION:
+        raise UnsupportedSchemaError(
+            f"manifest schema v{version} (dbt {metadata.get('dbt_version', '?')}) is too old: "
+            f"dagfactory reads v{MIN_SCHEMA_VERSION} to v{MAX_SCHEMA_VERSION} (dbt 1.0 and later). "
+            "Upgrade the project to dbt 1.x and run `dbt parse` to write a new manifest.",
+            path=str(path),
+            key="metadata.dbt_schema_version",
+        )
+    if version > MAX_SCHEMA_VERSION:
+        raise UnsupportedSchemaError(
+            f"manifest schema v{version} (dbt {metadata.get('dbt_version', '?')}) is newer than "
+            f"this dagfactory understands (v{MIN_SCHEMA_VERSION} to v{MAX_SCHEMA_VERSION}). "
+            "Upgrade dagfactory.",
+            path=str(path),
+            key="metadata.dbt_schema_version",
+        )
+    return version
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
+    unique_id = raw.get("unique_id")
+    resource_type = raw.get("resource_type")
+    if resource_type not in RUNNABLE_TYPES:
+        return None
+    config = _mapping(raw.get("config"))
+    if config.get("enabled") is False:
+        return None
+    try:
+        name = raw["name"]
+        package_name = raw["package_name"]
+    except KeyError as exc:
+        raise ManifestError(
+            f"node has no {exc.args[0]!r}", path=str(path), unique_id=unique_id, key=exc.args[0]
+        ) from None
+    depends = _mapping(raw.get("depends_on")).get("nodes") or ()
+    # Tags and meta live both on the node and in its config depending on the dbt version;
+    # the node-level values win (dbt copies config into them since 1.x).
+    tags = sorted(set(_str_tuple(raw.get("tags"))) | set(_str_tuple(config.get("tags"))))
+    meta = {**_mapping(config.get("meta")), **_mapping(raw.get("meta"))}
+    version = raw.get("version")
+    group = raw.get("group") or config.get("group")
+    original = raw.get("original_file_path") or raw.get("path") or ""
+    return Node(
+        unique_id=unique_id,
+        resource_type=resource_type,
+        name=str(name),
+        package_name=str(package_name),
+        path=str(raw.get("path") or original),
+        original_file_path=str(original),
+        fqn=_str_tuple(raw.get("fqn")) or (str(package_name), str(name)),
+        depends_on=tuple(sorted(set(_str_tuple(depends)))),
+        materialized=str(config.get("materialized") or ""),
+        tags=tuple(tags),
+        meta=meta,
+        group=str(group) if group else None,
+        version=None if version is None else str(version),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def _project_name(metadata: Mapping[str, Any], nodes: Iterable[Node]) -> str:
+    name = metadata.get("project_name")
+    if isinstance(name, str) and name:
+        return name
+    # Before dbt 1.6 the manifest names the project only by md5(project_name); find the
+    # package whose name hashes to it, else the package that owns most nodes.
+    packages = Counter(node.package_name for node in nodes)
+    project_id = metadata.get("project_id")
+    if isinstance(project_id, str):
+        for package in sorted(packages):
+            if hashlib.md5(package.encode()).hexdigest() == project_id:
+                return package
+    if packages:
+        return sorted(packages.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return "dbt"
+
+
+def _groups(raw_groups: Any) -> dict[str, DbtGroup]:
+    groups = {}
+    for raw in _mapping(raw_groups).values():
+        if not isinstance(raw, dict) or not raw.get("name"):
+            continue
+        owner = _mapping(raw.get("owner"))
+        groups[str(raw["name"])] = DbtGroup(
+            name=str(raw["name"]),
+            owner_name=str(owner["name"]) if owner.get("name") else None,
+            owner_email=str(owner["email"]) if owner.get("email") else None,
+        )
+    return dict(sorted(groups.items()))
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read ``manifest.json`` (dbt schema v4 to v12) into a :class:`Manifest`."""
+    path = Path(path)
+    raw = _read_json(path, "manifest")
+    if not isinstance(raw, dict):
+        raise ManifestError("manifest is not a JSON object", path=str(path))
+    metadata = _mapping(raw.get("metadata"))
+    schema_version = _schema_version(metadata, path)
+    raw_nodes = raw.get("nodes")
+    if not isinstance(raw_nodes, dict):
+        raise ManifestError("manifest has no 'nodes' object", path=str(path), key="nodes")
+    nodes: dict[str, Node] = {}
+    for unique_id, raw_node in raw_nodes.items():
+        if not isinstance(raw_node, dict):
+            raise ManifestError("node is not a JSON object", path=str(path), unique_id=unique_id)
+        node = _node(raw_node, path)
+        if node is not None:
+            nodes[unique_id] = node
+    sources = frozenset(_mapping(raw.get("sources")))
+    return Manifest(
+        path=str(path),
+        schema_version=schema_version,
+        dbt_version=str(metadata.get("dbt_version") or ""),
+        project_name=_project_name(metadata, nodes.values()),
+        nodes=nodes,
+        sources=sources,
+        groups=_groups(raw.get("groups")),
+    )
+
+
+def load_run_results(paths: Sequence[str | Path]) -> RunTimes:
+    """Collect ``execution_time`` per node from dbt ``run_results.json`` files.
+
+    Only successful or test-failing runs count: a node that errored after a second says
+    nothing about how long it takes.
+    """
+    samples: dict[str, list[float]] = {}
+    for path in paths:
+        path = Path(path)
+        raw = _read_json(path, "run_results")
+        results = raw.get("results") if isinstance(raw, dict) else None
+        if not isinstance(results, list):
+            raise ManifestError("run_results has no 'results' list", path=str(path), key="results")
+        for result in results:
+            if not isinstance(result, dict):
+                continue
+            unique_id = result.get("unique_id")
+            seconds = result.get("execution_time")
+            if not isinstance(unique_id, str) or not isinstance(seconds, (int, float)):
+                continue
+            if result.get("status") in ("error", "skipped", "runtime error"):
+                continue
+            samples.setdefault(unique_id, []).append(float(seconds))
+    return RunTimes({uid: tuple(values) for uid, values in sorted(samples.items())})

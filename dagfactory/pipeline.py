@@ -1,0 +1,114 @@
+"""The facade: run the stages in order.
+
+    load manifest -> graph -> group -> route -> assemble specs -> render -> write
+
+``generate`` does everything but writing (for previews and tests); ``build`` also swaps the
+files into the output folder. The CLI calls these and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dagfactory.config import Config
+from dagfactory.graph import build_graph
+from dagfactory.grouping import group_units
+from dagfactory.manifest import Manifest, load_manifest, load_run_results
+from dagfactory.render import RenderedFile, render_dags, write_output
+from dagfactory.routing import route_units
+from dagfactory.specs import DagSpec, assemble
+
+__all__ = ["BuildResult", "build", "generate"]
+
+#: Measured cost of one DAG file per DAG-processor loop (fork + parse + serialize), see
+#: BENCHMARKS.md; used only for the estimate printed in the summary.
+PARSE_SECONDS_PER_FILE = 0.048
+PARSE_SECONDS_PER_TASK = 0.0006
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    manifest: Manifest
+    config: Config
+    dags: tuple[DagSpec, ...]
+    files: tuple[RenderedFile, ...]
+    group_by: str
+    out_dir: Path | None = None
+
+    @property
+    def team(self) -> str:
+        return self.dags[0].team if self.dags else (self.config.team or self.project)
+
+    @property
+    def project(self) -> str:
+        return self.config.project or self.manifest.project_name
+
+    @property
+    def task_count(self) -> int:
+        return sum(len(dag.tasks) for dag in self.dags)
+
+    @property
+    def cross_dag_edges(self) -> int:
+        return sum(len(task.inlets) for dag in self.dags for task in dag.tasks)
+
+    @property
+    def estimated_parse_loop_seconds(self) -> float:
+        """What the DAG processor pays per loop for these files (rough, from benchmarks)."""
+        return round(
+            len(self.dags) * PARSE_SECONDS_PER_FILE + self.task_count * PARSE_SECONDS_PER_TASK, 3
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "team": self.team,
+            "manifest": str(self.manifest.path),
+            "dbt_version": self.manifest.dbt_version,
+            "schema_version": self.manifest.schema_version,
+            "group_by": self.group_by,
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+            "dag_count": len(self.dags),
+            "task_count": self.task_count,
+            "cross_dag_edges": self.cross_dag_edges,
+            "forced_runner": self.config.routing.force,
+            "estimated_parse_loop_seconds": self.estimated_parse_loop_seconds,
+            "dags": [dag.to_dict() for dag in self.dags],
+        }
+
+
+def generate(
+    manifest_path: str | Path,
+    config: Config | None = None,
+    *,
+    run_results: Sequence[str | Path] = (),
+    template_dir: str | None = None,
+) -> BuildResult:
+    """Everything ``dagfactory build`` does except writing files."""
+    config = config or Config()
+    manifest = load_manifest(manifest_path)
+    run_times = load_run_results(run_results) if run_results else None
+    graph = build_graph(manifest)
+    grouping = group_units(graph, manifest, config)
+    routes = route_units(graph, manifest, config, run_times)
+    dags = assemble(graph, grouping, routes, manifest, config)
+    files = render_dags(dags, config, template_dir)
+    return BuildResult(manifest, config, dags, tuple(files), grouping.strategy)
+
+
+def build(
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    config: Config | None = None,
+    *,
+    run_results: Sequence[str | Path] = (),
+    template_dir: str | None = None,
+) -> BuildResult:
+    """Generate the DAG files and swap them into ``out_dir`` as a whole."""
+    result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
+    out = write_output(out_dir, list(result.files), team=result.team, project=result.project)
+    return BuildResult(
+        result.manifest, result.config, result.dags, result.files, result.group_by, out
+    )

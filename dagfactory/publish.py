@@ -1,0 +1,760 @@
+"""Push a build folder to the bucket Airflow syncs from: changed files only, safe at every moment.
+
+objinsync, beside every scheduler and worker, mirrors a bucket prefix into the DAG folder every
+few seconds, downloading an object when its ETag differs from the local file's MD5 and deleting
+local files whose object vanished. So a push:
+
+* writes only ``<prefix>/<team>/<project>/`` (trailing slash always: ``team-a`` must never
+  match ``team-ab/``), and only the files the build lists;
+* uploads only new or changed files (local MD5 vs remote ETag), each as one single-part
+  ``PutObject`` with ``Content-MD5`` so the ETag *is* the MD5 and objinsync downloads it once;
+* uploads first, verifies, and deletes last, so a DAG is never missing in between;
+* deletes only files this project wrote before (recorded in a state object) that the build no
+  longer has, never a file somebody else put under the prefix.
+
+Pipeline: :func:`read_build` → :func:`parse_target` → list + read state → :func:`plan_push`
+(pure) → :func:`apply_plan` (through the :class:`Publisher` interface, no boto3 here).
+
+The state object
+----------------
+``<prefix>/<team>/<project>/.dagfactory/state.json`` lists the file *names* this project owns.
+Airflow never parses ``.json`` files (only ``.py`` and zip archives) and the folder is a hidden
+one, so it is harmless in the DAG folder; ``docs/push.md`` gives the objinsync ``--exclude`` and
+``.airflowignore`` lines that keep it out anyway. It holds names only, not MD5s: the bucket
+already keeps each object's MD5 as its ETag, and a second copy would cost a second PUT on
+every content change and could drift from the truth.
+
+Its write order is what makes every failure safe and every rerun converge:
+
+1. *claim*: before uploading a name the state does not list yet, write
+   ``state := before ∪ build``. A file is never in the bucket without being owned, so a run
+   that dies after uploading it cannot leave an orphan that a later build could not delete.
+2. upload, then verify (list again, every build file's ETag must equal its MD5);
+3. delete what the state owns and the build dropped;
+4. write ``state := build`` once the deletions are done.
+
+A failure at any step raises :class:`PublishError` and runs no later step, so nothing is
+deleted unless every upload was verified. The state then owns a superset of what exists
+remotely, which the next plan resolves: owned names still built are uploaded or unchanged,
+owned names no longer built are deleted if present and forgotten if not.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from dagfactory._publishers import (
+    LocalPublisher,
+    MemoryPublisher,
+    Publisher,
+    RemoteObject,
+    md5_of_etag,
+)
+from dagfactory.errors import ConfigError, PublishError
+
+__all__ = [
+    "BUILD_MARKER",
+    "STATE_NAME",
+    "Build",
+    "FileAction",
+    "LocalPublisher",
+    "MemoryPublisher",
+    "Publisher",
+    "PushPlan",
+    "PushResult",
+    "RemoteObject",
+    "Target",
+    "apply_plan",
+    "decode_state",
+    "encode_state",
+    "md5_of_etag",
+    "open_publisher",
+    "parse_target",
+    "plan_push",
+    "push",
+    "read_build",
+    "run_push",
+    "validate_slug",
+]
+
+BUILD_MARKER = ".dagfactory-build.json"
+STATE_NAME = ".dagfactory/state.json"
+STATE_FORMAT = 1
+URL_SCHEMES = ("s3://bucket/prefix/", "file:///absolute/path/")
+DEFAULT_MAX_WORKERS = 8
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\.py$")
+
+Progress = Callable[[str, int, int], None]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def validate_slug(value: object, key: str) -> str:
+    """A team or project name, safe as one path segment of an object key."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} is missing or empty", key=key)
+    if not _SLUG.match(value) or ".." in value:
+        raise ConfigError(
+            f"{key} {value!r} is not a valid slug: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (no '/', '..' or whitespace)",
+            key=key,
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a project's files go: ``<base><team>/<project>/`` in a bucket or a folder."""
+
+    scheme: str  # "s3" or "file"
+    bucket: str  # the S3 bucket, or the absolute root folder for file://
+    base: str  # normalised prefix from the URL: "" or "some/prefix/"
+    team: str
+    project: str
+
+    @property
+    def prefix(self) -> str:
+        """The project's key prefix, always ending in exactly one slash."""
+        return f"{self.base}{self.team}/{self.project}/"
+
+    @property
+    def state_key(self) -> str:
+        return self.prefix + STATE_NAME
+
+    @property
+    def url(self) -> str:
+        if self.scheme == "s3":
+            return f"s3://{self.bucket}/{self.prefix}"
+        return Path(self.bucket, self.prefix).as_uri() + "/"
+
+
+def _normalise_prefix(raw: str, url: str) -> str:
+    path = raw.strip("/")
+    if not path:
+        return ""
+    for segment in path.split("/"):
+        if segment in ("", ".", "..") or segment != segment.strip():
+            raise ConfigError(
+                f"prefix {raw!r} in {url!r} has an empty, '.', '..' or space-padded segment",
+                key="url",
+            )
+    return path + "/"
+
+
+def parse_target(url: str, team: str, project: str) -> Target:
+    """Validate the URL and the slugs; normalise the prefix to end with exactly one ``/``."""
+    team = validate_slug(team, "team")
+    project = validate_slug(project, "project")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("s3", "file"):
+        raise ConfigError(
+            f"unsupported push URL {url!r}; use one of: {', '.join(URL_SCHEMES)}", key="url"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"push URL {url!r} must not have a query or fragment", key="url")
+    if scheme == "s3":
+        bucket = parts.netloc
+        if not bucket or any(c.isspace() for c in bucket) or "@" in bucket:
+            raise ConfigError(f"push URL {url!r} names no valid bucket", key="url")
+        return Target("s3", bucket, _normalise_prefix(unquote(parts.path), url), team, project)
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(
+            f"file URL {url!r} must be absolute, like file:///srv/dags/ (three slashes)",
+            key="url",
+        )
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        raise ConfigError(f"file URL {url!r} must name an absolute path", key="url")
+    root = "/" + _normalise_prefix(path, url)
+    return Target("file", root.rstrip("/") or "/", "", team, project)
+
+
+@dataclass(frozen=True)
+class Build:
+    """What ``dagfactory build --out DIR`` produced: the listed files and whom they are for."""
+
+    path: Path
+    team: str | None
+    project: str | None
+    version: str | None
+    files: Mapping[str, bytes] = field(repr=False)
+
+
+def read_build(out_dir: str | Path) -> Build:
+    """Read the marker and exactly the files it lists (never the marker itself)."""
+    out = Path(out_dir)
+    marker = out / BUILD_MARKER
+    if not marker.is_file():
+        raise ConfigError(
+            f"not a dagfactory build folder: {BUILD_MARKER} is missing "
+            f"(run `dagfactory build --out {out}` first)",
+            path=str(out),
+        )
+    try:
+        meta = json.loads(marker.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the build marker: {exc}", path=str(marker)) from exc
+    if not isinstance(meta, dict) or meta.get("generator") != "dagfactory":
+        raise ConfigError("the build marker was not written by dagfactory", path=str(marker))
+    names = meta.get("files")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("the build marker's 'files' is not a list of names", path=str(marker))
+    if len(set(names)) != len(names):
+        raise ConfigError("the build marker lists a file twice", path=str(marker))
+    files: dict[str, bytes] = {}
+    for name in sorted(names):
+        if not _FILE_NAME.match(name):
+            raise ConfigError(
+                f"the build marker lists {name!r}, which is not a flat <dag_id>.py file name",
+                path=str(marker),
+            )
+        try:
+            files[name] = (out / name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"the build lists {name} but it cannot be read: {exc.strerror}",
+                path=str(out / name),
+            ) from exc
+    team, project, version = meta.get("team"), meta.get("project"), meta.get("version")
+    return Build(
+        path=out,
+        team=team if isinstance(team, str) else None,
+        project=project if isinstance(project, str) else None,
+        version=version if isinstance(version, str) else None,
+        files=files,
+    )
+
+
+# --------------------------------------------------------------------------- state object
+
+
+def encode_state(team: str, project: str, names: Iterable[str]) -> bytes:
+    """Deterministic bytes (sorted, no clock), so an unchanged state is never rewritten."""
+    doc = {
+        "files": sorted(set(names)),
+        "format": STATE_FORMAT,
+        "generator": "dagfactory",
+        "project": project,
+        "team": team,
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def decode_state(data: bytes, *, key: str, team: str, project: str) -> frozenset[str]:
+    """The owned names; anything odd is an error, because ownership decides deletions."""
+    hint = "; fix or delete it (the next push then deletes nothing and re-records ownership)"
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise PublishError(f"the state object is not valid JSON{hint}", key=key) from exc
+    if not isinstance(doc, dict) or doc.get("generator") != "dagfactory":
+        raise PublishError(f"the state object was not written by dagfactory{hint}", key=key)
+    if doc.get("format") != STATE_FORMAT:
+        raise PublishError(
+            f"the state object has format {doc.get('format')!r}; this dagfactory reads "
+            f"format {STATE_FORMAT}",
+            key=key,
+        )
+    if doc.get("team") != team or doc.get("project") != project:
+        raise PublishError(
+            f"the state object belongs to team {doc.get('team')!r}, project "
+            f"{doc.get('project')!r}, not {team!r}, {project!r}{hint}",
+            key=key,
+        )
+    names = doc.get("files")
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and _FILE_NAME.match(n) for n in names
+    ):
+        raise PublishError(f"the state object's 'files' is not a list of file names{hint}", key=key)
+    return frozenset(names)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class FileAction:
+    """One file in the plan. ``md5`` is the local MD5 for uploads and unchanged files, the
+    remote one (None if its ETag is not an MD5) for deletions and foreign objects."""
+
+    name: str  # relative to the project prefix: "orders.py"
+    key: str  # the full object key
+    size: int
+    md5: str | None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "key": self.key,
+            "size": self.size,
+            "md5": self.md5,
+            "reason": self.reason,
+        }
+
+
+#: Why a file is uploaded.
+NEW, CHANGED, NOT_MD5 = "new", "changed", "remote ETag is not an MD5 (multipart upload?)"
+#: Why a file is deleted / left alone.
+DROPPED = "written by this project before, no longer built"
+FOREIGN = "not written by this project, left alone"
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push will do, computed before it does anything; all tuples sorted by name."""
+
+    target: str
+    team: str
+    project: str
+    prefix: str
+    state_key: str
+    uploads: tuple[FileAction, ...]
+    unchanged: tuple[FileAction, ...]
+    deletions: tuple[FileAction, ...]
+    foreign: tuple[FileAction, ...]
+    owned_before: tuple[str, ...] | None  # None: no state object yet (first push)
+    owned_after: tuple[str, ...]
+
+    @property
+    def has_changes(self) -> bool:
+        """True if applying the plan writes anything (files or the state object)."""
+        return bool(self.uploads or self.deletions) or self.owned_before != self.owned_after
+
+    @property
+    def forgotten(self) -> tuple[str, ...]:
+        """Names the state owned that are neither built nor present any more."""
+        gone = set(self.owned_before or ()) - set(self.owned_after)
+        return tuple(sorted(gone - {d.name for d in self.deletions}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "team": self.team,
+            "project": self.project,
+            "prefix": self.prefix,
+            "state_key": self.state_key,
+            "uploads": [a.to_dict() for a in self.uploads],
+            "unchanged": [a.to_dict() for a in self.unchanged],
+            "deletions": [a.to_dict() for a in self.deletions],
+            "foreign": [a.to_dict() for a in self.foreign],
+            "owned_before": None if self.owned_before is None else list(self.owned_before),
+            "owned_after": list(self.owned_after),
+            "counts": {
+                "uploads": len(self.uploads),
+                "unchanged": len(self.unchanged),
+                "deletions": len(self.deletions),
+                "foreign": len(self.foreign),
+            },
+        }
+
+
+def md5_pair(data: bytes) -> tuple[str, str]:
+    """(hex, base64) MD5: hex to compare with ETags, base64 for the Content-MD5 header."""
+    digest = hashlib.md5(data).digest()
+    return digest.hex(), base64.b64encode(digest).decode("ascii")
+
+
+def plan_push(
+    local: Mapping[str, bytes],
+    remote: Mapping[str, RemoteObject],
+    owned: Iterable[str] | None,
+    *,
+    prefix: str,
+    team: str,
+    project: str,
+    target: str = "",
+) -> PushPlan:
+    """Compare the build with the listing under ``prefix`` and the previous state.
+
+    Pure: ``local`` is name -> bytes, ``remote`` is full key -> object (keys outside the prefix
+    are ignored), ``owned`` the names the state object lists (None if there is none).
+    """
+    if not prefix.endswith("/"):
+        raise ValueError(f"prefix must end with '/': {prefix!r}")
+    owned_set = None if owned is None else frozenset(owned)
+    state_key = prefix + STATE_NAME
+    listing = {
+        key[len(prefix) :]: obj
+        for key, obj in remote.items()
+        if key.startswith(prefix) and key != state_key
+    }
+    uploads, unchanged, deletions, foreign = [], [], [], []
+    for name in sorted(local):
+        data = local[name]
+        md5 = hashlib.md5(data).hexdigest()
+        action = FileAction(name, prefix + name, len(data), md5)
+        there = listing.get(name)
+        if there is not None and there.md5 == md5 and there.size == len(data):
+            unchanged.append(action)
+        else:
+            reason = NEW if there is None else CHANGED if there.md5 is not None else NOT_MD5
+            uploads.append(FileAction(name, prefix + name, len(data), md5, reason))
+    for name in sorted(listing):
+        if name in local:
+            continue
+        obj = listing[name]
+        if owned_set is not None and name in owned_set:
+            deletions.append(FileAction(name, prefix + name, obj.size, obj.md5, DROPPED))
+        else:
+            foreign.append(FileAction(name, prefix + name, obj.size, obj.md5, FOREIGN))
+    return PushPlan(
+        target=target or prefix,
+        team=team,
+        project=project,
+        prefix=prefix,
+        state_key=state_key,
+        uploads=tuple(uploads),
+        unchanged=tuple(unchanged),
+        deletions=tuple(deletions),
+        foreign=tuple(foreign),
+        owned_before=None if owned_set is None else tuple(sorted(owned_set)),
+        owned_after=tuple(sorted(local)),
+    )
+
+
+# --------------------------------------------------------------------------- applying it
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an apply actually did (the plan says what it meant to do)."""
+
+    uploaded: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    state_writes: int = 0
+
+
+def _run_parallel(
+    names: list[str],
+    work: Callable[[str], None],
+    *,
+    max_workers: int,
+    on_done: Callable[[str], None],
+) -> tuple[list[str], dict[str, str], list[str]]:
+    """Run ``work`` per name on a bounded pool; stop starting new ones after a failure.
+
+    Returns (done, failed name -> message, not attempted), each sorted.
+    """
+    done: list[str] = []
+    failed: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+        futures: dict[Future[None], str] = {pool.submit(work, n): n for n in names}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in sorted(finished, key=lambda f: futures[f]):
+                exc = fut.exception()
+                if exc is None:
+                    done.append(futures[fut])
+                    on_done(futures[fut])
+                elif isinstance(exc, PublishError):
+                    failed[futures[fut]] = exc.message
+                else:
+                    raise exc
+            if failed:
+                for fut in pending:
+                    fut.cancel()
+                # wait for those already running; they finish or fail on their own
+                running = {f for f in pending if not f.cancelled()}
+                for fut in running:
+                    exc = fut.exception()
+                    if exc is None:
+                        done.append(futures[fut])
+                        on_done(futures[fut])
+                    elif isinstance(exc, PublishError):
+                        failed[futures[fut]] = exc.message
+                    else:
+                        raise exc
+                break
+    not_attempted = sorted(set(names) - set(done) - set(failed))
+    return sorted(done), dict(sorted(failed.items())), not_attempted
+
+
+def _names(items: Iterable[str]) -> str:
+    items = list(items)
+    return ", ".join(items) if items else "none"
+
+
+def apply_plan(
+    publisher: Publisher,
+    plan: PushPlan,
+    files: Mapping[str, bytes],
+    *,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    progress: Progress | None = None,
+) -> Applied:
+    """Claim, upload, verify, delete, record; see the module docstring for why in this order.
+
+    Raises :class:`PublishError` at the first failing step, naming what was and was not done;
+    no step after a failure runs, so nothing is deleted unless every upload was verified.
+    """
+    if not plan.has_changes:
+        return Applied()
+    where = plan.target
+    total = len(plan.uploads) + len(plan.deletions)
+    done_count = 0
+
+    def tick(name: str) -> None:
+        nonlocal done_count
+        done_count += 1
+        if progress is not None:
+            progress(name, done_count, total)
+
+    state_now = None if plan.owned_before is None else frozenset(plan.owned_before)
+    state_writes = 0
+
+    def write_state(names: frozenset[str], step: str) -> None:
+        nonlocal state_now, state_writes
+        data = encode_state(plan.team, plan.project, names)
+        md5_hex, md5_b64 = md5_pair(data)
+        try:
+            publisher.put(plan.state_key, data, md5_b64, md5_hex)
+        except PublishError as exc:
+            raise PublishError(f"{step}: {exc.message}", key=plan.state_key) from exc
+        state_now = names
+        state_writes += 1
+
+    # 1. claim every name we are about to write before writing it
+    built = frozenset(plan.owned_after)
+    owned_before = frozenset(plan.owned_before or ())
+    if any(u.name not in owned_before for u in plan.uploads):
+        write_state(
+            owned_before | built,
+            f"recording ownership before uploading to {where} failed; "
+            "nothing was uploaded or deleted",
+        )
+
+    # 2. upload
+    def upload(name: str) -> None:
+        data = files[name]
+        md5_hex, md5_b64 = md5_pair(data)
+        publisher.put(plan.prefix + name, data, md5_b64, md5_hex)
+
+    upload_names = [u.name for u in plan.uploads]
+    uploaded, failed, skipped = _run_parallel(
+        upload_names, upload, max_workers=max_workers, on_done=tick
+    )
+    if failed or skipped:
+        reasons = "; ".join(f"{n}: {m}" for n, m in failed.items())
+        raise PublishError(
+            f"push to {where} failed: {len(uploaded)} of {len(upload_names)} uploads done, "
+            f"nothing deleted.\n"
+            f"  uploaded: {_names(uploaded)}\n"
+            f"  not uploaded: {_names(sorted([*failed, *skipped]))}\n"
+            f"  error: {reasons}\n"
+            "Run the push again: it skips what is already there and converges.",
+            key=next(iter(failed), None),
+        )
+
+    # 3. verify what the bucket now holds for every built file
+    if plan.uploads:
+        listing = publisher.list(plan.prefix)
+        wrong = []
+        for action in (*plan.uploads, *plan.unchanged):
+            there = listing.get(action.key)
+            if there is None:
+                wrong.append(f"{action.name} (missing)")
+            elif there.md5 != action.md5:
+                wrong.append(
+                    f"{action.name} (ETag {there.md5 or 'is not an MD5'}, MD5 {action.md5})"
+                )
+        if wrong:
+            raise PublishError(
+                f"push to {where}: uploads did not verify, nothing deleted: "
+                f"{', '.join(sorted(wrong))}. If the bucket uses SSE-KMS its ETags are not "
+                "MD5s and objinsync would re-download every file forever.",
+                key=plan.prefix,
+            )
+
+    # 4. delete what this project wrote before and no longer builds
+    def delete(name: str) -> None:
+        publisher.delete(plan.prefix + name)
+
+    delete_names = [d.name for d in plan.deletions]
+    deleted, failed, skipped = _run_parallel(
+        delete_names, delete, max_workers=max_workers, on_done=tick
+    )
+    if failed or skipped:
+        reasons = "; ".join(f"{n}: {m}" for n, m in failed.items())
+        raise PublishError(
+            f"push to {where}: all {len(uploaded)} uploads verified, but deleting failed.\n"
+            f"  deleted: {_names(deleted)}\n"
+            f"  not deleted: {_names(sorted([*failed, *skipped]))}\n"
+            f"  error: {reasons}\n"
+            "Run the push again to finish the deletions.",
+            key=next(iter(failed), None),
+        )
+
+    # 5. record the final ownership
+    if state_now != built:
+        write_state(
+            built,
+            f"push to {where}: every file is published, but recording the state failed; "
+            "run the push again to record it",
+        )
+    return Applied(tuple(uploaded), tuple(deleted), state_writes)
+
+
+# --------------------------------------------------------------------------- the facade
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """The plan and, unless it was a dry run, what was done."""
+
+    plan: PushPlan
+    dry_run: bool
+    applied: Applied | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able and deterministic (every list sorted), for ``--format json``."""
+        applied = None
+        if self.applied is not None:
+            applied = {
+                "uploaded": list(self.applied.uploaded),
+                "deleted": list(self.applied.deleted),
+                "state_writes": self.applied.state_writes,
+            }
+        return {"dry_run": self.dry_run, "plan": self.plan.to_dict(), "applied": applied}
+
+    def format_text(self) -> str:
+        """A short human summary: one line per upload, deletion and foreign object."""
+        plan = self.plan
+        head = "push plan (dry run, nothing changed)" if self.dry_run else "push"
+        lines = [f"{head}: {plan.target}"]
+        width = max([len(a.name) for a in (*plan.uploads, *plan.deletions, *plan.foreign)] or [0])
+        for a in plan.uploads:
+            lines.append(f"  upload  {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
+        for a in plan.deletions:
+            lines.append(f"  delete  {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
+        for a in plan.foreign:
+            lines.append(f"  keep    {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
+        counts = (
+            f"{len(plan.uploads)} to upload, {len(plan.unchanged)} unchanged, "
+            f"{len(plan.deletions)} to delete, {len(plan.foreign)} foreign left alone"
+        )
+        if self.dry_run or self.applied is None:
+            lines.append(counts)
+        elif not plan.has_changes:
+            lines.append(f"up to date: {len(plan.unchanged)} files unchanged, nothing written")
+        else:
+            lines.append(
+                f"done: {len(self.applied.uploaded)} uploaded, {len(plan.unchanged)} unchanged, "
+                f"{len(self.applied.deleted)} deleted, {len(plan.foreign)} foreign left alone"
+            )
+        if plan.owned_before is None:
+            lines.append(f"no state object yet at {plan.state_key}: nothing can be deleted")
+        return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB"
+
+
+def open_publisher(
+    target: Target, *, endpoint_url: str | None = None, max_workers: int = DEFAULT_MAX_WORKERS
+) -> Publisher:
+    """The publisher for a target's scheme; boto3 is imported only for s3://."""
+    if target.scheme == "s3":
+        try:
+            from dagfactory._s3 import S3Publisher
+        except ImportError as exc:
+            raise ConfigError(
+                "pushing to s3:// needs boto3: pip install 'dagfactory-dbt[s3]'", key="url"
+            ) from exc
+        return S3Publisher(
+            target.bucket, endpoint_url=endpoint_url, max_pool_connections=max_workers
+        )
+    if endpoint_url:
+        raise ConfigError("--endpoint-url only applies to s3:// URLs", key="endpoint_url")
+    return LocalPublisher(target.bucket)
+
+
+def run_push(
+    publisher: Publisher,
+    target: Target,
+    files: Mapping[str, bytes],
+    *,
+    dry_run: bool = False,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    progress: Progress | None = None,
+) -> PushResult:
+    """List, read the state, plan, and (unless ``dry_run``) apply, through ``publisher``."""
+    remote = publisher.list(target.prefix)
+    owned = None
+    if target.state_key in remote:
+        data = publisher.get(target.state_key)
+        if data is not None:
+            owned = decode_state(data, key=target.state_key, team=target.team, project=target.project)
+    plan = plan_push(
+        files,
+        remote,
+        owned,
+        prefix=target.prefix,
+        team=target.team,
+        project=target.project,
+        target=target.url,
+    )
+    if dry_run:
+        return PushResult(plan, dry_run=True)
+    applied = apply_plan(publisher, plan, files, max_workers=max_workers, progress=progress)
+    return PushResult(plan, dry_run=False, applied=applied)
+
+
+def _pick(given: str | None, recorded: str | None, key: str, out_dir: Path) -> str:
+    if given is not None and recorded is not None and given != recorded:
+        raise ConfigError(
+            f"the build in {out_dir} was made for {key} {recorded!r}, not {given!r}; "
+            f"rebuild with --{key} {given} or drop --{key}",
+            key=key,
+        )
+    value = given if given is not None else recorded
+    if value is None:
+        raise ConfigError(f"no {key} given and the build marker records none", key=key)
+    return value
+
+
+def push(
+    out_dir: str | Path,
+    url: str,
+    *,
+    team: str | None = None,
+    project: str | None = None,
+    dry_run: bool = False,
+    endpoint_url: str | None = None,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    progress: Progress | None = None,
+) -> PushResult:
+    """Push the files of a build folder to ``url`` (``s3://bucket/prefix/`` or ``file:///path/``).
+
+    Team and project default to the ones the build recorded. Raises ConfigError for bad input
+    and PublishError when the push fails; nothing is ever deleted unless every upload verified.
+    """
+    out = Path(out_dir)
+    build = read_build(out)
+    target = parse_target(
+        url, _pick(team, build.team, "team", out), _pick(project, build.project, "project", out)
+    )
+    publisher = open_publisher(target, endpoint_url=endpoint_url, max_workers=max_workers)
+    return run_push(
+        publisher,
+        target,
+        build.files,
+        dry_run=dry_run,
+        max_workers=max_workers,
+        progress=progress,
+    )

@@ -1,0 +1,301 @@
+"""Stage 5: turn each ``DagSpec`` into the text of a self-contained DAG file, and write them.
+
+Python decides what each operator call holds (``_task_call``); the jinja2 template only lays
+out imports, the DAG and its tasks. Every value reaches the template as Python source made
+by :func:`dagfactory._pysrc.literal`, so user text can only ever be a string literal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dagfactory._pysrc import Call, Raw, jinja_escape, literal
+from dagfactory._version import __version__
+from dagfactory.config import Config
+from dagfactory.errors import OutputError, RenderError
+from dagfactory.specs import DagSpec, TaskSpec
+
+__all__ = ["BUILD_MARKER", "RenderedFile", "render_dags", "template_dirs", "write_output"]
+
+BUILD_MARKER = ".dagfactory-build.json"
+TEMPLATE_NAME = "dag.py.j2"
+
+_BASH = "airflow.providers.standard.operators.bash.BashOperator"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    name: str
+    text: str
+    dag_id: str
+
+
+@dataclass(frozen=True)
+class _Import:
+    module: str
+    name: str
+
+    @property
+    def line(self) -> str:
+        return f"from {self.module} import {self.name}"
+
+
+def template_dirs(extra: str | Path | None = None) -> list[str]:
+    """Template search path: a user folder first, then the packaged or checkout templates."""
+    here = Path(__file__).resolve().parent
+    dirs = [Path(extra)] if extra else []
+    dirs += [p for p in (here / "templates", here.parent / "templates") if p.is_dir()]
+    return [str(p) for p in dirs]
+
+
+@lru_cache(maxsize=8)
+def _template(search_path: tuple[str, ...]):  # compiled once per process, not per file
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(list(search_path)),
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    try:
+        return env.get_template(TEMPLATE_NAME)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"cannot load template {TEMPLATE_NAME}: {exc}") from exc
+
+
+def _start_date(value: str) -> Call:
+    date = dt.date.fromisoformat(value[:10])
+    return Call(
+        "datetime.datetime",
+        (date.year, date.month, date.day),
+        (("tzinfo", Raw("datetime.timezone.utc")),),
+    )
+
+
+def _bash_command(argv: Iterable[str], config: Config) -> str:
+    quoted = " ".join(jinja_escape(shlex.quote(arg)) for arg in argv)
+    if config.dbt.vars:
+        # Vars are the one place where Airflow templates are wanted ({{ ds }}): they come
+        # from the team's own config, not from the manifest.
+        vars_json = orjson.dumps(dict(config.dbt.vars), option=orjson.OPT_SORT_KEYS).decode()
+        quoted += " --vars " + shlex.quote(vars_json)
+    return quoted
+
+
+def _timedelta(seconds: float) -> Call:
+    return Call("datetime.timedelta", (), (("seconds", seconds),))
+
+
+def _task_settings(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
+    defaults = config.task_defaults
+    own = task.settings
+    kwargs: list[tuple[str, Any]] = []
+    retries = own.get("retries", defaults.retries)
+    if retries is not None:
+        kwargs.append(("retries", int(retries)))
+    delay = own.get("retry_delay_seconds", defaults.retry_delay_seconds)
+    if delay is not None:
+        kwargs.append(("retry_delay", _timedelta(float(delay))))
+    timeout = own.get("execution_timeout_seconds", defaults.execution_timeout_seconds)
+    if timeout is not None:
+        kwargs.append(("execution_timeout", _timedelta(float(timeout))))
+    pool = own.get("pool", defaults.pool)
+    if pool is not None:
+        kwargs.append(("pool", str(pool)))
+    pool_slots = own.get("pool_slots", defaults.pool_slots)
+    if pool_slots is not None:
+        kwargs.append(("pool_slots", int(pool_slots)))
+    return kwargs
+
+
+def _task_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+    """The operator and its keyword arguments for one task (Celery route)."""
+    if task.route.runner != "celery":
+        raise RenderError(
+            f"runner {task.route.runner!r} is not supported yet", unique_id=task.unique_ids[0]
+        )
+    kwargs: list[tuple[str, Any]] = [
+        ("task_id", task.task_id),
+        ("bash_command", _bash_command(task.argv, config)),
+    ]
+    if config.dbt.env:
+        kwargs.append(("env", dict(config.dbt.env)))
+        kwargs.append(("append_env", True))
+    celery = config.routing.celery
+    if celery.queue:
+        kwargs.append(("queue", celery.queue))
+    if len(config.routing.executors) > 1:
+        kwargs.append(("executor", celery.executor))
+    kwargs += _task_settings(task, config)
+    if task.inlets:
+        kwargs.append(("inlets", [Call("Asset", (uri,)) for uri in task.inlets]))
+    if task.outlets:
+        kwargs.append(("outlets", [Call("Asset", (uri,)) for uri in task.outlets]))
+    if task.doc:
+        kwargs.append(("doc_md", task.doc))
+    module, _, name = _BASH.rpartition(".")
+    return _Import(module, name), kwargs
+
+
+def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
+    defaults = config.dag_defaults
+    if spec.schedule_assets:
+        schedule: Any = [Call("Asset", (uri,)) for uri in spec.schedule_assets]
+    else:
+        schedule = spec.schedule
+    default_args = {"owner": spec.owner, **dict(defaults.default_args)}
+    kwargs: list[tuple[str, Any]] = [
+        ("dag_id", spec.dag_id),
+        ("schedule", schedule),
+        ("start_date", _start_date(defaults.start_date)),
+        ("catchup", defaults.catchup),
+        ("default_args", default_args),
+        ("tags", list(spec.tags)),
+    ]
+    if defaults.max_active_runs is not None:
+        kwargs.append(("max_active_runs", defaults.max_active_runs))
+    kwargs.append(
+        (
+            "doc_md",
+            f"dbt project {spec.project}, group {spec.group}, owned by {spec.owner}. "
+            "Generated by dagfactory: edit the dbt project, not this file.",
+        )
+    )
+    return kwargs
+
+
+def inputs_hash(spec: DagSpec, config: Config) -> str:
+    """Hash of everything that shapes this one file, so unrelated changes leave it alone."""
+    payload = orjson.dumps(
+        {"spec": spec, "config": config, "version": __version__},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_DATACLASS,
+        default=_json_default,
+    )
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (frozenset, set)):
+        return sorted(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError
+
+
+def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -> RenderedFile:
+    imports = {_Import("airflow.sdk", "DAG")}
+    tasks = []
+    for index, task in enumerate(spec.tasks):
+        operator, kwargs = _task_call(task, config)
+        imports.add(operator)
+        tasks.append(
+            {
+                "var": f"t{index}",
+                "operator": operator.name,
+                "kwargs": [(name, literal(value)) for name, value in kwargs],
+            }
+        )
+    dag_kwargs = _dag_kwargs(spec, config)
+    uses_assets = bool(spec.schedule_assets) or any(t.inlets or t.outlets for t in spec.tasks)
+    if uses_assets:
+        imports.add(_Import("airflow.sdk", "Asset"))
+    var_of = {task.task_id: f"t{index}" for index, task in enumerate(spec.tasks)}
+    edges = [(var_of[up], var_of[task.task_id]) for task in spec.tasks for up in task.upstream]
+    context = {
+        "generator": f"dagfactory {__version__}",
+        "inputs_hash": inputs_hash(spec, config),
+        "dag_id_comment": spec.dag_id,
+        "imports": sorted(i.line for i in imports),
+        "dag_kwargs": [(name, literal(value)) for name, value in dag_kwargs],
+        "tasks": tasks,
+        "edges": edges,
+    }
+    try:
+        text = _template(tuple(template_dirs(template_dir))).render(context)
+    except Exception as exc:  # jinja2 errors of a user template
+        raise RenderError(f"template failed: {exc}", group=spec.group) from exc
+    return RenderedFile(spec.file_name, text, spec.dag_id)
+
+
+def render_dags(
+    specs: Iterable[DagSpec], config: Config, template_dir: str | None = None
+) -> list[RenderedFile]:
+    return [render_dag(spec, config, template_dir) for spec in specs]
+
+
+def _marker(files: list[RenderedFile], team: str, project: str) -> bytes:
+    return (
+        orjson.dumps(
+            {
+                "generator": "dagfactory",
+                "version": __version__,
+                "team": team,
+                "project": project,
+                "files": sorted(f.name for f in files),
+            },
+            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
+        )
+        + b"\n"
+    )
+
+
+def write_output(
+    out_dir: str | Path, files: list[RenderedFile], *, team: str, project: str
+) -> Path:
+    """Write the files to a sibling temp folder, then swap it in place of ``out_dir``.
+
+    A folder that exists and was not written by dagfactory is never replaced.
+    """
+    out = Path(out_dir).resolve()
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError("output path exists and is not a folder", path=str(out))
+        if any(out.iterdir()) and not (out / BUILD_MARKER).is_file():
+            raise OutputError(
+                f"refusing to replace a non-empty folder that dagfactory did not write "
+                f"(no {BUILD_MARKER}); choose an empty or new --out folder",
+                path=str(out),
+            )
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create the output folder: {exc.strerror}", path=str(out)
+        ) from exc
+    try:
+        for file in files:
+            (staging / file.name).write_text(file.text, encoding="utf-8")
+        (staging / BUILD_MARKER).write_bytes(_marker(files, team, project))
+        os.chmod(staging, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            os.rename(out, old / "out")
+            try:
+                os.rename(staging, out)
+            except OSError:
+                os.rename(old / "out", out)  # put the previous build back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write the output folder: {exc.strerror}", path=str(out)) from exc
+    return out
