@@ -106,22 +106,21 @@ class LocalPublisher:
         return self.root.joinpath(*parts)
 
     def list(self, prefix: str) -> dict[str, RemoteObject]:
-        base = self._path(prefix + "x").parent if prefix else self.root
+        folder, _, _ = prefix.rpartition("/")
+        base = self._path(folder) if folder else self.root
         found: dict[str, RemoteObject] = {}
         if not base.is_dir():
             return found
         try:
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames.sort()
+            for dirpath, _dirnames, filenames in os.walk(base):
                 for name in filenames:
                     if name.endswith(_TMP_SUFFIX):
                         continue  # our own half-written file from an interrupted put
                     path = Path(dirpath, name)
                     key = path.relative_to(self.root).as_posix()
-                    if not key.startswith(prefix):
-                        continue
-                    data = path.read_bytes()
-                    found[key] = RemoteObject(hashlib.md5(data).hexdigest(), len(data))
+                    if key.startswith(prefix):
+                        data = path.read_bytes()
+                        found[key] = RemoteObject(hashlib.md5(data).hexdigest(), len(data))
         except OSError as exc:
             raise PublishError(f"cannot list {base}: {exc.strerror}", key=prefix) from exc
         return found

@@ -46,7 +46,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -445,41 +445,28 @@ def _run_parallel(
     max_workers: int,
     on_done: Callable[[str], None],
 ) -> tuple[list[str], dict[str, str], list[str]]:
-    """Run ``work`` per name on a bounded pool; stop starting new ones after a failure.
+    """Run ``work`` per name on a bounded pool; after the first failure start no more.
 
-    Returns (done, failed name -> message, not attempted), each sorted.
+    Returns (done, failed name -> message, not attempted), each sorted. Anything but a
+    PublishError is a bug and propagates.
     """
     done: list[str] = []
     failed: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
         futures: dict[Future[None], str] = {pool.submit(work, n): n for n in names}
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in sorted(finished, key=lambda f: futures[f]):
-                exc = fut.exception()
-                if exc is None:
-                    done.append(futures[fut])
-                    on_done(futures[fut])
-                elif isinstance(exc, PublishError):
-                    failed[futures[fut]] = exc.message
-                else:
-                    raise exc
-            if failed:
-                for fut in pending:
-                    fut.cancel()
-                # wait for those already running; they finish or fail on their own
-                running = {f for f in pending if not f.cancelled()}
-                for fut in running:
-                    exc = fut.exception()
-                    if exc is None:
-                        done.append(futures[fut])
-                        on_done(futures[fut])
-                    elif isinstance(exc, PublishError):
-                        failed[futures[fut]] = exc.message
-                    else:
-                        raise exc
-                break
+        for fut in as_completed(futures):
+            if fut.cancelled():
+                continue
+            name, exc = futures[fut], fut.exception()
+            if exc is None:
+                done.append(name)
+                on_done(name)
+                continue
+            for other in futures:
+                other.cancel()  # only those not started yet; running ones finish
+            if not isinstance(exc, PublishError):
+                raise exc
+            failed[name] = exc.message
     not_attempted = sorted(set(names) - set(done) - set(failed))
     return sorted(done), dict(sorted(failed.items())), not_attempted
 
@@ -699,7 +686,9 @@ def run_push(
     if target.state_key in remote:
         data = publisher.get(target.state_key)
         if data is not None:
-            owned = decode_state(data, key=target.state_key, team=target.team, project=target.project)
+            owned = decode_state(
+                data, key=target.state_key, team=target.team, project=target.project
+            )
     plan = plan_push(
         files,
         remote,
