@@ -1,0 +1,29 @@
+# The commands of this repository. Each one sets up what it needs (a virtualenv in .venv).
+#   make demo    build the sample project's DAGs and push them to ./demo-bucket (file://)
+#   make test    lint, then every test (real Airflow, real dbt, real S3 servers)
+#   make bench   benchmarks, results in BENCHMARKS.md / bench/results.json
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAMPLE := sample_manifests/shop
+
+.PHONY: demo test lint bench clean
+
+demo:
+	@scripts/bootstrap.sh $(VENV) s3
+	$(VENV)/bin/dagfactory build --manifest $(SAMPLE)/manifest.json --out out/shop \
+		--push file://$(CURDIR)/demo-bucket/
+
+lint:
+	@scripts/bootstrap.sh $(VENV) test
+	$(VENV)/bin/ruff check dagfactory tests sample_manifests scripts
+	$(VENV)/bin/ruff format --check dagfactory tests
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench:
+	@scripts/bootstrap.sh $(VENV) test
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf out demo-bucket .bench
