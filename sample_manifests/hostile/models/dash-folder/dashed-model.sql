@@ -1,0 +1,1 @@
+select id, txt from {{ ref('quotes') }}
