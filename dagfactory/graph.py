@@ -63,7 +63,7 @@ def dbt_selector(node: Node) -> str:
 
 
 def _is_task_node(node: Node | None) -> bool:
-    return node is not None and node.resource_type != "test" and not node.is_ephemeral
+    return node is not None and not node.is_test and not node.is_ephemeral
 
 
 def build_graph(manifest: Manifest) -> DbtGraph:
@@ -85,7 +85,7 @@ def build_graph(manifest: Manifest) -> DbtGraph:
                 seen.add(parent_id)
                 if parent.is_ephemeral:
                     stack.append(parent_id)
-                elif parent.resource_type != "test":
+                elif not parent.is_test:
                     found.add(parent_id)
         resolved[unique_id] = frozenset(found)
         return resolved[unique_id]
@@ -93,7 +93,7 @@ def build_graph(manifest: Manifest) -> DbtGraph:
     attached: dict[str, list[str]] = {}
     own_tests: list[Node] = []
     for node in nodes.values():
-        if node.resource_type != "test":
+        if not node.is_test:
             continue
         parents = node.depends_on
         if len(parents) == 1 and _is_task_node(nodes.get(parents[0])):
@@ -110,7 +110,7 @@ def build_graph(manifest: Manifest) -> DbtGraph:
             )
     for node in own_tests:
         units[node.unique_id] = Unit(
-            node.unique_id, "test", TEST, dbt_selector(node), (node.unique_id,)
+            node.unique_id, node.resource_type, TEST, dbt_selector(node), (node.unique_id,)
         )
 
     dag = nx.DiGraph()

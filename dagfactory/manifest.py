@@ -38,7 +38,9 @@ MAX_SCHEMA_VERSION = 12  # dbt 1.8 to 1.11
 
 #: Resource types that become (part of) Airflow tasks. Everything else in ``nodes``
 #: (analyses, operations, rpc/sql nodes) is not run by ``dbt build`` as a node of its own.
-RUNNABLE_TYPES = frozenset({"model", "seed", "snapshot", "test"})
+RUNNABLE_TYPES = frozenset({"model", "seed", "snapshot", "test", "unit_test"})
+#: Resource types that check another node rather than build something.
+TEST_TYPES = frozenset({"test", "unit_test"})
 
 _SCHEMA_RE = re.compile(r"/manifest/v(\d+)\.json$")
 
@@ -48,7 +50,7 @@ class Node:
     """A dbt node as dagfactory needs it: identity, place in the project and dependencies."""
 
     unique_id: str
-    resource_type: str  # model | seed | snapshot | test
+    resource_type: str  # model | seed | snapshot | test | unit_test
     name: str
     package_name: str
     path: str  # relative to the resource's root folder (models/, seeds/, ...)
@@ -61,6 +63,10 @@ class Node:
     group: str | None = None
     version: str | None = None
     description: str = ""
+
+    @property
+    def is_test(self) -> bool:
+        return self.resource_type in TEST_TYPES
 
     @property
     def is_ephemeral(self) -> bool:
@@ -257,12 +263,16 @@ def load_manifest(path: str | Path) -> Manifest:
     if not isinstance(raw_nodes, dict):
         raise ManifestError("manifest has no 'nodes' object", path=str(path), key="nodes")
     nodes: dict[str, Node] = {}
-    for unique_id, raw_node in raw_nodes.items():
-        if not isinstance(raw_node, dict):
-            raise ManifestError("node is not a JSON object", path=str(path), unique_id=unique_id)
-        node = _node(raw_node, path)
-        if node is not None:
-            nodes[unique_id] = node
+    # dbt 1.8+ keeps unit tests apart from the other nodes; `dbt build` runs them all the same.
+    for section in (raw_nodes, _mapping(raw.get("unit_tests"))):
+        for unique_id, raw_node in section.items():
+            if not isinstance(raw_node, dict):
+                raise ManifestError(
+                    "node is not a JSON object", path=str(path), unique_id=unique_id
+                )
+            node = _node(raw_node, path)
+            if node is not None:
+                nodes[unique_id] = node
     sources = frozenset(_mapping(raw.get("sources")))
     return Manifest(
         path=str(path),

@@ -1,0 +1,51 @@
+"""Shared fixtures: paths to the sample dbt projects, builds of them, and real Airflow."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+pytest_plugins = ["s3servers"]  # push tests: real S3 servers, counting proxy, build folders
+
+# Airflow reads its configuration at import time: point it at a throwaway home first.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="dagfactory-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_manifests"
+SHOP = SAMPLES / "shop"
+HOSTILE = SAMPLES / "hostile"
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def shop_manifest() -> Path:
+    return SHOP / "manifest.json"
+
+
+@pytest.fixture(scope="session")
+def shop_raw(shop_manifest: Path) -> dict[str, Any]:
+    """The sample manifest as dbt wrote it (read-only: copy before changing)."""
+    return orjson.loads(shop_manifest.read_bytes())
+
+
+@pytest.fixture
+def edited_manifest(tmp_path: Path, shop_raw: dict[str, Any]) -> Callable[..., Path]:
+    """Write a copy of the real sample manifest changed by ``edit(raw)``; returns its path."""
+
+    def make(edit: Callable[[dict[str, Any]], object], name: str = "manifest.json") -> Path:
+        raw = copy.deepcopy(shop_raw)
+        edit(raw)
+        path = tmp_path / name
+        path.write_bytes(orjson.dumps(raw))
+        return path
+
+    return make

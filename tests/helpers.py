@@ -1,0 +1,71 @@
+"""Helpers shared by tests: real Airflow parsing and an independent reading of the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def load_dagbag(folder: Path):
+    """Parse a folder of DAG files with real Airflow (DagBag), as the DAG processor does."""
+    pytest.importorskip("airflow")
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(folder))
+
+
+def asset_uris(objects: Any) -> set[str]:
+    """URIs of the assets in a schedule condition, or in a list of inlets/outlets."""
+    found: set[str] = set()
+    stack = list(objects if isinstance(objects, (list, tuple)) else [objects])
+    while stack:
+        item = stack.pop()
+        if hasattr(item, "objects"):  # AssetAll / AssetAny
+            stack.extend(item.objects)
+        elif hasattr(item, "uri"):
+            found.add(item.uri)
+    return found
+
+
+def expected_graph(raw: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
+    """The task graph dbt implies, computed straight from the raw manifest JSON.
+
+    Written independently of dagfactory.graph on purpose: tasks are enabled models that are
+    not ephemeral, seeds and snapshots, plus every test whose parents are not exactly one
+    such node; edges look through ephemeral models.
+    """
+    nodes = {
+        uid: n
+        for uid, n in [*raw["nodes"].items(), *raw.get("unit_tests", {}).items()]
+        if n["resource_type"] in ("model", "seed", "snapshot", "test", "unit_test")
+        and n.get("config", {}).get("enabled", True)
+    }
+
+    def ephemeral(uid: str) -> bool:
+        n = nodes.get(uid)
+        return (
+            bool(n) and n["resource_type"] == "model" and n["config"]["materialized"] == "ephemeral"
+        )
+
+    def runnable(uid: str) -> bool:
+        return uid in nodes and "test" not in nodes[uid]["resource_type"] and not ephemeral(uid)
+
+    def parents(uid: str) -> set[str]:
+        out: set[str] = set()
+        for p in nodes[uid].get("depends_on", {}).get("nodes", []) or []:
+            if ephemeral(p):
+                out |= parents(p)
+            elif runnable(p):
+                out.add(p)
+        return out
+
+    tasks = {uid for uid in nodes if runnable(uid)}
+    for uid, n in nodes.items():
+        if "test" in n["resource_type"]:
+            deps = set(n.get("depends_on", {}).get("nodes", []) or [])
+            if not (len(deps) == 1 and runnable(next(iter(deps)))):
+                tasks.add(uid)
+    edges = {(p, uid) for uid in tasks for p in parents(uid)}
+    return tasks, edges
