@@ -40,7 +40,7 @@ def test_dbt_ls_with_the_task_command_lists_exactly_its_nodes(
 ):
     runner, target = dbt_runner
     monkeypatch.setenv("DBT_DUCKDB_PATH", str(tmp_path / "ls.duckdb"))
-    executable, verb, *flags = task.argv
+    _dbt, verb, *flags = task.argv
     assert verb in ("build", "test")
     listed = runner.invoke(
         [
