@@ -66,7 +66,7 @@ class S3Publisher:
         self.url = f"s3://{bucket}"
         if client is None:
             config = Config(
-                retries={"mode": "standard", "max_attempts": _max_attempts()},
+                retries={"mode": "standard", "total_max_attempts": _max_attempts()},
                 max_pool_connections=max(10, max_pool_connections),
                 connect_timeout=CONNECT_TIMEOUT_S,
                 read_timeout=READ_TIMEOUT_S,

@@ -45,6 +45,7 @@ import base64
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -92,8 +93,8 @@ STATE_FORMAT = 1
 URL_SCHEMES = ("s3://bucket/prefix/", "file:///absolute/path/")
 DEFAULT_MAX_WORKERS = 8
 
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\.py$")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.py")
 
 Progress = Callable[[str, int, int], None]
 
@@ -105,7 +106,7 @@ def validate_slug(value: object, key: str) -> str:
     """A team or project name, safe as one path segment of an object key."""
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} is missing or empty", key=key)
-    if not _SLUG.match(value) or ".." in value:
+    if not _SLUG.fullmatch(value) or ".." in value:
         raise ConfigError(
             f"{key} {value!r} is not a valid slug: use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit (no '/', '..' or whitespace)",
@@ -216,7 +217,7 @@ def read_build(out_dir: str | Path) -> Build:
         raise ConfigError("the build marker lists a file twice", path=str(marker))
     files: dict[str, bytes] = {}
     for name in sorted(names):
-        if not _FILE_NAME.match(name):
+        if not _FILE_NAME.fullmatch(name):
             raise ConfigError(
                 f"the build marker lists {name!r}, which is not a flat <dag_id>.py file name",
                 path=str(marker),
@@ -276,7 +277,7 @@ def decode_state(data: bytes, *, key: str, team: str, project: str) -> frozenset
         )
     names = doc.get("files")
     if not isinstance(names, list) or not all(
-        isinstance(n, str) and _FILE_NAME.match(n) for n in names
+        isinstance(n, str) and _FILE_NAME.fullmatch(n) for n in names
     ):
         raise PublishError(f"the state object's 'files' is not a list of file names{hint}", key=key)
     return frozenset(names)
@@ -448,25 +449,34 @@ def _run_parallel(
     """Run ``work`` per name on a bounded pool; after the first failure start no more.
 
     Returns (done, failed name -> message, not attempted), each sorted. Anything but a
-    PublishError is a bug and propagates.
+    PublishError is a bug and propagates. ``on_done`` runs on the calling thread.
     """
+    stop = threading.Event()
+
+    def guarded(name: str) -> bool:
+        if stop.is_set():
+            return False  # a failure elsewhere: do not start this one
+        try:
+            work(name)
+        except BaseException:
+            stop.set()
+            raise
+        return True
+
     done: list[str] = []
     failed: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        futures: dict[Future[None], str] = {pool.submit(work, n): n for n in names}
+        futures: dict[Future[bool], str] = {pool.submit(guarded, n): n for n in names}
         for fut in as_completed(futures):
-            if fut.cancelled():
-                continue
             name, exc = futures[fut], fut.exception()
             if exc is None:
-                done.append(name)
-                on_done(name)
-                continue
-            for other in futures:
-                other.cancel()  # only those not started yet; running ones finish
-            if not isinstance(exc, PublishError):
+                if fut.result():
+                    done.append(name)
+                    on_done(name)
+            elif isinstance(exc, PublishError):
+                failed[name] = exc.message
+            else:
                 raise exc
-            failed[name] = exc.message
     not_attempted = sorted(set(names) - set(done) - set(failed))
     return sorted(done), dict(sorted(failed.items())), not_attempted
 
@@ -536,15 +546,13 @@ def apply_plan(
         upload_names, upload, max_workers=max_workers, on_done=tick
     )
     if failed or skipped:
-        reasons = "; ".join(f"{n}: {m}" for n, m in failed.items())
         raise PublishError(
             f"push to {where} failed: {len(uploaded)} of {len(upload_names)} uploads done, "
-            f"nothing deleted.\n"
+            "nothing deleted\n"
             f"  uploaded: {_names(uploaded)}\n"
             f"  not uploaded: {_names(sorted([*failed, *skipped]))}\n"
-            f"  error: {reasons}\n"
-            "Run the push again: it skips what is already there and converges.",
-            key=next(iter(failed), None),
+            + "".join(f"  error: {m}\n" for m in failed.values())
+            + "Run the push again: it skips what is already there and converges."
         )
 
     # 3. verify what the bucket now holds for every built file
@@ -576,14 +584,13 @@ def apply_plan(
         delete_names, delete, max_workers=max_workers, on_done=tick
     )
     if failed or skipped:
-        reasons = "; ".join(f"{n}: {m}" for n, m in failed.items())
         raise PublishError(
-            f"push to {where}: all {len(uploaded)} uploads verified, but deleting failed.\n"
+            f"push to {where} failed while deleting, after all {len(uploaded)} uploads "
+            "verified\n"
             f"  deleted: {_names(deleted)}\n"
             f"  not deleted: {_names(sorted([*failed, *skipped]))}\n"
-            f"  error: {reasons}\n"
-            "Run the push again to finish the deletions.",
-            key=next(iter(failed), None),
+            + "".join(f"  error: {m}\n" for m in failed.values())
+            + "Run the push again to finish the deletions."
         )
 
     # 5. record the final ownership
