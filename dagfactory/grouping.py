@@ -11,8 +11,8 @@ falls back, in this order:
 2. seeds and snapshots still without a key join the group of their consumers when all of
    them are in one group, else a group named ``seeds`` or ``snapshots``;
 3. a test that is its own task joins the most downstream group among its parents (so it
-   adds no edge that could close a cycle); a test with no task parent (a source test) is
-   grouped by its own folder.
+   adds no edge that could close a cycle); a test with no task parent (a source test) goes
+   to the first folder of the YAML file that defines it, else to a group named ``tests``.
 """
 
 from __future__ import annotations
@@ -171,7 +171,6 @@ def _assign_tests(
 
     Any other choice could add an edge back to an upstream group and close a cycle.
     """
-    fallback = _folder_key(1, manifest.project_name)
     rank = {
         g: i
         for i, g in enumerate(nx.lexicographical_topological_sort(_group_graph(graph, group_of)))
@@ -184,7 +183,13 @@ def _assign_tests(
             group_of[unit_id] = max(parents, key=lambda g: (rank[g], g))
         else:
             node = manifest.nodes[unit_id]
-            group_of[unit_id] = strategy(node) or fallback(node) or "tests"
+            group_of[unit_id] = strategy(node) or _defining_folder(node) or "tests"
+
+
+def _defining_folder(node: Node) -> str | None:
+    """First folder of the file that defines a test (``models/staging/_sources.yml``)."""
+    folders = PurePosixPath(node.original_file_path.replace("\\", "/")).parent.parts[1:]
+    return folders[0] if folders else None
 
 
 def _crossing(
