@@ -80,27 +80,47 @@ class TaskDefaults:
 
 @dataclass(frozen=True)
 class CeleryConfig:
+    """Tasks routed to Celery: a BashOperator on the shared workers."""
+
     queue: str | None = None
+    #: written as ``executor=`` only when ``routing.executors`` lists several executors
     executor: str = "CeleryExecutor"
 
 
 @dataclass(frozen=True)
 class KubernetesConfig:
-    mode: str = "pod_operator"  # pod_operator | executor
+    """Tasks routed to Kubernetes: their own pod (see docs/routing.md and ``_k8s``)."""
+
+    #: pod_operator: a KubernetesPodOperator runs dbt in ``image``;
+    #: executor: the Bash task runs on ``executor`` with a ``pod_override``
+    mode: str = "pod_operator"
     executor: str = "KubernetesExecutor"
-    image: str | None = None
-    namespace: str | None = None
+    image: str | None = None  # required in pod_operator mode (here, in pod, a size or meta)
+    namespace: str | None = None  # pod_operator mode; default: the connection's namespace
+    #: dbt tags that send a node to Kubernetes
     tags: tuple[str, ...] = ()
+    #: pod settings for every Kubernetes task (keys: ``_k8s.POD_KEYS``)
     pod: Mapping[str, Any] = _frozen_dict()
+    #: size tiers: pod settings plus an optional ``min_seconds`` for choosing by run time
     sizes: Mapping[str, Mapping[str, Any]] = _frozen_dict()
+    default_size: str | None = None
+    # KubernetesPodOperator settings (pod_operator mode)
+    kubernetes_conn_id: str | None = None
+    on_finish_action: str = "delete_pod"
+    get_logs: bool = True
+    log_events_on_failure: bool = True
+    startup_timeout_seconds: int = 300  # pulling a dbt image can take longer than 120 s
+    deferrable: bool = False
 
 
 @dataclass(frozen=True)
 class RoutingConfig:
     default: str = "celery"
     force: str | None = None
+    #: a node whose observed run time reaches this goes to Kubernetes (None: ignore timings)
     long_running_seconds: float | None = None
     statistic: str = "p95"  # p95 | median
+    #: Airflow's configured executors; with several, tasks name theirs (``executor=``)
     executors: tuple[str, ...] = ()
     celery: CeleryConfig = field(default_factory=CeleryConfig)
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
@@ -138,6 +158,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "routing.force": ("celery", "kubernetes"),
     "routing.statistic": ("p95", "median"),
     "routing.kubernetes.mode": ("pod_operator", "executor"),
+    "routing.kubernetes.on_finish_action": ("delete_pod", "delete_succeeded_pod", "keep_pod"),
 }
 
 

@@ -21,11 +21,12 @@ from typing import Any
 
 import orjson
 
+from dagfactory import _airflow_api, _k8s
 from dagfactory._pysrc import Call, Raw, jinja_escape, literal
 from dagfactory._version import __version__
 from dagfactory.config import Config
 from dagfactory.errors import OutputError, RenderError
-from dagfactory.specs import DagSpec, TaskSpec
+from dagfactory.specs import DagSpec, SensorSpec, TaskSpec
 
 __all__ = ["BUILD_MARKER", "RenderedFile", "render_dags", "template_dirs", "write_output"]
 
@@ -123,12 +124,51 @@ def _task_settings(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
     return kwargs
 
 
-def _task_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
-    """The operator and its keyword arguments for one task (Celery route)."""
-    if task.route.runner != "celery":
-        raise RenderError(
-            f"runner {task.route.runner!r} is not supported yet", unique_id=task.unique_ids[0]
-        )
+_KPO = "airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator"
+#: names that ``Call`` values from ``_k8s`` use, and the import that defines each
+_CALL_IMPORTS = {
+    "k8s": _Import("kubernetes.client", "models as k8s"),
+    "Secret": _Import("airflow.providers.cncf.kubernetes.secret", "Secret"),
+}
+
+
+def _operator_import(dotted: str) -> _Import:
+    module, _, name = dotted.rpartition(".")
+    return _Import(module, name)
+
+
+def _call_imports(values: Iterable[Any]) -> set[_Import]:
+    """Imports for the k8s model / Secret constructor calls found in ``values``."""
+    found: set[_Import] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Call):
+            head = value.func.split(".", 1)[0]
+            if head in _CALL_IMPORTS:
+                found.add(_CALL_IMPORTS[head])
+            stack.extend(value.args)
+            stack.extend(v for _, v in value.kwargs)
+        elif isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return found
+
+
+def _task_tail(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
+    """Keyword arguments every operator gets: retries & co, assets, docs."""
+    kwargs = _task_settings(task, config)
+    if task.inlets:
+        kwargs.append(("inlets", [Call("Asset", (uri,)) for uri in task.inlets]))
+    if task.outlets:
+        kwargs.append(("outlets", [Call("Asset", (uri,)) for uri in task.outlets]))
+    if task.doc:
+        kwargs.append(("doc_md", task.doc))
+    return kwargs
+
+
+def _bash_kwargs(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
     kwargs: list[tuple[str, Any]] = [
         ("task_id", task.task_id),
         ("bash_command", _bash_command(task.argv, config)),
@@ -136,20 +176,73 @@ def _task_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str,
     if config.dbt.env:
         kwargs.append(("env", dict(config.dbt.env)))
         kwargs.append(("append_env", True))
+    return kwargs
+
+
+def _celery_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+    """BashOperator on the shared Celery workers (its queue; its executor when several run)."""
+    kwargs = _bash_kwargs(task, config)
     celery = config.routing.celery
     if celery.queue:
         kwargs.append(("queue", celery.queue))
     if len(config.routing.executors) > 1:
         kwargs.append(("executor", celery.executor))
-    kwargs += _task_settings(task, config)
-    if task.inlets:
-        kwargs.append(("inlets", [Call("Asset", (uri,)) for uri in task.inlets]))
-    if task.outlets:
-        kwargs.append(("outlets", [Call("Asset", (uri,)) for uri in task.outlets]))
-    if task.doc:
-        kwargs.append(("doc_md", task.doc))
-    module, _, name = _BASH.rpartition(".")
-    return _Import(module, name), kwargs
+    return _operator_import(_BASH), kwargs + _task_tail(task, config)
+
+
+def _kubernetes_executor_call(
+    task: TaskSpec, config: Config
+) -> tuple[_Import, list[tuple[str, Any]]]:
+    """The same Bash task, run by the KubernetesExecutor in a pod shaped by ``pod_override``."""
+    kwargs = _bash_kwargs(task, config)
+    kwargs.append(("executor", config.routing.kubernetes.executor))
+    pod = task.route.pod or {}
+    kwargs.append(("executor_config", {"pod_override": _k8s.pod_override(pod)}))
+    return _operator_import(_BASH), kwargs + _task_tail(task, config)
+
+
+def _kubernetes_pod_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+    """KubernetesPodOperator running the task's dbt command line in the configured image.
+
+    ``cmds``/``arguments`` are the Bash task's argv without a shell; both are Airflow
+    template fields, so each argument is escaped like the Bash command (``--vars`` excepted:
+    the team's own config may use templates there).
+    """
+    kubernetes = config.routing.kubernetes
+    pod = task.route.pod or {}
+    arguments = [jinja_escape(arg) for arg in task.argv[1:]]
+    if config.dbt.vars:
+        vars_json = orjson.dumps(dict(config.dbt.vars), option=orjson.OPT_SORT_KEYS).decode()
+        arguments += ["--vars", vars_json]
+    kwargs: list[tuple[str, Any]] = [
+        ("task_id", task.task_id),
+        ("image", pod["image"]),
+        ("cmds", [jinja_escape(task.argv[0])]),
+        ("arguments", arguments),
+    ]
+    if kubernetes.kubernetes_conn_id:
+        kwargs.append(("kubernetes_conn_id", kubernetes.kubernetes_conn_id))
+    kwargs += _k8s.pod_operator_kwargs(pod, config.dbt.env)
+    kwargs += [
+        ("on_finish_action", kubernetes.on_finish_action),
+        ("get_logs", kubernetes.get_logs),
+        ("log_events_on_failure", kubernetes.log_events_on_failure),
+        ("startup_timeout_seconds", kubernetes.startup_timeout_seconds),
+        ("deferrable", kubernetes.deferrable),
+    ]
+    return _operator_import(_KPO), kwargs + _task_tail(task, config)
+
+
+def _task_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+    """The operator and its keyword arguments for one task, by its route."""
+    runner = task.route.runner
+    if runner == "celery":
+        return _celery_call(task, config)
+    if runner == "kubernetes":
+        if config.routing.kubernetes.mode == "executor":
+            return _kubernetes_executor_call(task, config)
+        return _kubernetes_pod_call(task, config)
+    raise RenderError(f"unknown runner {runner!r}", unique_id=task.unique_ids[0])
 
 
 def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
@@ -203,6 +296,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
     for index, task in enumerate(spec.tasks):
         operator, kwargs = _task_call(task, config)
         imports.add(operator)
+        imports.update(_call_imports(value for _, value in kwargs))
         tasks.append(
             {
                 "var": f"t{index}",

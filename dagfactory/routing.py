@@ -1,26 +1,40 @@
 """Stage 4: decide where each unit runs, and say why.
 
-Precedence, first match wins: a forced runner (``--runner`` / ``routing.force``), then
-``meta.dagfactory.runner`` on the node, then a routing tag from config, then the observed run
-time from ``run_results.json`` against ``routing.long_running_seconds``, then
-``routing.default``. Every decision carries a human-readable reason.
+Precedence, first match wins:
+
+1. a forced runner (``--runner`` / ``routing.force``)            reason "forced"
+2. ``meta.dagfactory.runner`` on the node (celery | kubernetes)  reason "meta"
+3. a tag listed in ``routing.kubernetes.tags``                   reason "tag heavy"
+4. the observed run time (p95 or median of ``execution_time`` over the given
+   run_results.json files) at or over ``routing.long_running_seconds``
+                                                                 reason "p95 1,234 s ≥ 600 s"
+5. ``routing.default``                                           reason "default"
+
+A Kubernetes route also gets its pod settings here, so every mistake in them is found at
+build time and names the node and the key: the config defaults, then a size tier (chosen by
+``meta.dagfactory.size``, else by the run time against each size's ``min_seconds``, else
+``routing.kubernetes.default_size``), then ``meta.dagfactory.pod`` (see ``_k8s``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from dagfactory.config import Config
-from dagfactory.errors import RoutingError
+from dagfactory import _k8s
+from dagfactory.config import Config, KubernetesConfig
+from dagfactory.errors import ConfigError, RoutingError
 from dagfactory.graph import DbtGraph
 from dagfactory.manifest import Manifest, Node, RunTimes
 
-__all__ = ["RUNNERS", "Route", "route_units"]
+__all__ = ["RUNNERS", "Route", "route_node", "route_units"]
 
 CELERY = "celery"
 KUBERNETES = "kubernetes"
 RUNNERS = (CELERY, KUBERNETES)
+#: keys of ``meta.dagfactory`` that routing reads
+META_KEYS = ("runner", "size", "pod")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +42,34 @@ class Route:
     runner: str  # celery | kubernetes
     reason: str
     forced: bool = False
+    #: size tier of a Kubernetes route, and why it was chosen ("meta", "p95 ...", "default")
+    size: str | None = None
+    size_reason: str | None = None
+    #: merged, validated pod settings of a Kubernetes route (``_k8s`` normalised shape)
+    pod: Mapping[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Config-level pod settings, checked once: defaults and each size tier."""
+
+    defaults: Mapping[str, Any]
+    sizes: Mapping[str, Mapping[str, Any]]
+    thresholds: tuple[tuple[float, str], ...]  # (min_seconds, size), highest first
+
+
+def _dagfactory_meta(node: Node) -> Mapping[str, Any]:
+    settings = node.meta.get("dagfactory")
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise RoutingError("expected a mapping", unique_id=node.unique_id, key="meta.dagfactory")
+    return settings
 
 
 def _meta_runner(node: Node) -> str | None:
-    settings = node.meta.get("dagfactory")
-    if not isinstance(settings, dict) or "runner" not in settings:
+    settings = _dagfactory_meta(node)
+    if settings.get("runner") is None:
         return None
     runner = settings["runner"]
     if runner not in RUNNERS:
@@ -45,10 +82,22 @@ def _meta_runner(node: Node) -> str | None:
 
 
 def _format_seconds(seconds: float) -> str:
-    return f"{seconds:,.0f} s"
+    if abs(seconds - round(seconds)) < 0.05:
+        return f"{seconds:,.0f} s"
+    return f"{seconds:,.1f} s"
 
 
-def route_node(node: Node, config: Config, run_times: RunTimes) -> Route:
+def _observed(node: Node, config: Config, run_times: RunTimes) -> float | None:
+    if config.routing.statistic == "median":
+        return run_times.median(node.unique_id)
+    return run_times.p95(node.unique_id)
+
+
+def _compare(statistic: str, observed: float, threshold: float) -> str:
+    return f"{statistic} {_format_seconds(observed)} ≥ {_format_seconds(threshold)}"
+
+
+def _decide(node: Node, config: Config, observed: float | None) -> Route:
     routing = config.routing
     if routing.force:
         return Route(routing.force, "forced", forced=True)
@@ -58,28 +107,150 @@ def route_node(node: Node, config: Config, run_times: RunTimes) -> Route:
     for tag in routing.kubernetes.tags:
         if tag in node.tags:
             return Route(KUBERNETES, f"tag {tag}")
-    if routing.long_running_seconds is not None:
-        statistic = routing.statistic
-        observed = (
-            run_times.p95(node.unique_id)
-            if statistic == "p95"
-            else run_times.median(node.unique_id)
-        )
-        if observed is not None:
-            threshold = routing.long_running_seconds
-            if observed >= threshold:
-                return Route(
-                    KUBERNETES,
-                    f"{statistic} {_format_seconds(observed)} ≥ {_format_seconds(threshold)}",
-                )
+    threshold = routing.long_running_seconds
+    if threshold is not None and observed is not None and observed >= threshold:
+        return Route(KUBERNETES, _compare(routing.statistic, observed, threshold))
     return Route(routing.default, "default")
+
+
+def config_pod_settings(kubernetes: KubernetesConfig) -> _Settings:
+    """Check ``routing.kubernetes.pod`` and ``.sizes`` once; ConfigError names the key."""
+    try:
+        defaults = _k8s.normalize_pod(kubernetes.pod, "routing.kubernetes.pod")
+        if kubernetes.image is not None:
+            _k8s.normalize_pod({"image": kubernetes.image}, "routing.kubernetes")
+        if kubernetes.namespace is not None:
+            _k8s.normalize_pod({"namespace": kubernetes.namespace}, "routing.kubernetes")
+        sizes: dict[str, Mapping[str, Any]] = {}
+        thresholds = []
+        for name, raw in sorted(kubernetes.sizes.items()):
+            key = f"routing.kubernetes.sizes.{name}"
+            size = _k8s.normalize_pod(raw, key, extra=_k8s.SIZE_KEYS)
+            minimum = size.pop("min_seconds", None)
+            if minimum is not None:
+                if (
+                    isinstance(minimum, bool)
+                    or not isinstance(minimum, (int, float))
+                    or minimum < 0
+                ):
+                    raise _k8s.PodSettingsError(
+                        f"expected a non-negative number of seconds, got {minimum!r}",
+                        f"{key}.min_seconds",
+                    )
+                thresholds.append((float(minimum), name))
+            sizes[name] = size
+    except _k8s.PodSettingsError as exc:
+        raise ConfigError(exc.message, key=exc.key) from None
+    if kubernetes.default_size is not None and kubernetes.default_size not in sizes:
+        raise ConfigError(
+            f"unknown size {kubernetes.default_size!r}; sizes defined: "
+            f"{', '.join(sizes) or '(none)'}",
+            key="routing.kubernetes.default_size",
+        )
+    thresholds.sort(key=lambda t: (-t[0], t[1]))
+    return _Settings(defaults, sizes, tuple(thresholds))
+
+
+def _size(
+    node: Node, config: Config, settings: _Settings, observed: float | None
+) -> tuple[str | None, str | None]:
+    meta = _dagfactory_meta(node)
+    if meta.get("size") is not None:
+        size = meta["size"]
+        if size not in settings.sizes:
+            raise RoutingError(
+                f"unknown size {size!r}; sizes in routing.kubernetes.sizes: "
+                f"{', '.join(settings.sizes) or '(none)'}",
+                unique_id=node.unique_id,
+                key="meta.dagfactory.size",
+            )
+        return size, "meta"
+    if observed is not None:
+        for minimum, name in settings.thresholds:
+            if observed >= minimum:
+                return name, _compare(config.routing.statistic, observed, minimum)
+    default = config.routing.kubernetes.default_size
+    return (default, "default") if default else (None, None)
+
+
+def _pod(node: Node, config: Config, settings: _Settings, size: str | None) -> dict[str, Any]:
+    kubernetes = config.routing.kubernetes
+    base = {"image": kubernetes.image, "namespace": kubernetes.namespace}
+    try:
+        own = _k8s.normalize_pod(
+            _dagfactory_meta(node).get("pod"), "meta.dagfactory.pod", escape=True
+        )
+    except _k8s.PodSettingsError as exc:
+        raise RoutingError(exc.message, unique_id=node.unique_id, key=exc.key) from None
+    layers = [
+        {k: v for k, v in base.items() if v is not None},
+        settings.defaults,
+        settings.sizes[size] if size else {},
+        own,
+    ]
+    pod = _k8s.merge_layers(*layers)
+    if kubernetes.mode == "pod_operator" and not pod.get("image"):
+        raise RoutingError(
+            "routed to kubernetes, but no image is configured: set routing.kubernetes.image "
+            "(or image in routing.kubernetes.pod, a size, or meta.dagfactory.pod)",
+            unique_id=node.unique_id,
+            key="routing.kubernetes.image",
+        )
+    return pod
+
+
+def route_node(
+    node: Node, config: Config, run_times: RunTimes, settings: _Settings | None = None
+) -> Route:
+    """The route of one node, with size and pod settings when it goes to Kubernetes."""
+    settings = settings or config_pod_settings(config.routing.kubernetes)
+    observed = _observed(node, config, run_times)
+    route = _decide(node, config, observed)
+    if route.runner != KUBERNETES:
+        # Check the node's pod settings anyway, so a mistake shows before the route flips.
+        _pod_checked_only(node)
+        return route
+    size, size_reason = _size(node, config, settings, observed)
+    pod = _pod(node, config, settings, size)
+    return Route(route.runner, route.reason, route.forced, size, size_reason, pod)
+
+
+def _pod_checked_only(node: Node) -> None:
+    try:
+        _k8s.normalize_pod(_dagfactory_meta(node).get("pod"), "meta.dagfactory.pod")
+    except _k8s.PodSettingsError as exc:
+        raise RoutingError(exc.message, unique_id=node.unique_id, key=exc.key) from None
+
+
+def _check_executors(routes: Mapping[str, Route], config: Config) -> None:
+    """With ``routing.executors`` set, every executor a task names must be in that list."""
+    routing = config.routing
+    if not routing.executors:
+        return
+    needed = set()
+    runners = {route.runner for route in routes.values()}
+    if CELERY in runners and len(routing.executors) > 1:
+        needed.add(routing.celery.executor)
+    if KUBERNETES in runners and routing.kubernetes.mode == "executor":
+        needed.add(routing.kubernetes.executor)
+    missing = sorted(needed - set(routing.executors))
+    if missing:
+        raise ConfigError(
+            f"tasks need executor(s) {', '.join(missing)}, which routing.executors does not "
+            f"list ({', '.join(routing.executors)}); Airflow rejects a DAG naming an executor "
+            "it does not run",
+            key="routing.executors",
+        )
 
 
 def route_units(
     graph: DbtGraph, manifest: Manifest, config: Config, run_times: RunTimes | None = None
 ) -> Mapping[str, Route]:
     run_times = run_times or RunTimes()
-    return {
-        unit_id: route_node(manifest.nodes[unit_id], config, run_times)
+    settings = config_pod_settings(config.routing.kubernetes)
+    routes = {
+        unit_id: route_node(manifest.nodes[unit_id], config, run_times, settings)
         for unit_id in sorted(graph.units)
     }
+    _check_executors(routes, config)
+    return routes
