@@ -1,0 +1,123 @@
+"""The command line: summaries, exit codes, and no Airflow needed to generate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from dagfactory.cli import cli
+
+
+def _build(*args: str):
+    return CliRunner().invoke(cli, ["build", *args])
+
+
+def test_text_summary_lists_dags_tasks_and_cross_dag_edges(shop_manifest, tmp_path):
+    result = _build(
+        "--manifest", str(shop_manifest), "--out", str(tmp_path / "out"), "--runner", "celery"
+    )
+    assert result.exit_code == 0, result.output
+    assert "shop_team__sales" in result.output or "__sales" in result.output
+    assert (
+        "DAGs," in result.output
+        and "tasks," in result.output
+        and "cross-DAG edges" in result.output
+    )
+    assert "(forced: celery)" in result.output
+
+
+def test_json_summary_has_the_documented_shape(shop_manifest, tmp_path):
+    result = _build(
+        "--manifest",
+        str(shop_manifest),
+        "--out",
+        str(tmp_path / "out"),
+        "--runner",
+        "celery",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    dag = summary["dags"][0]
+    assert {"dag_id", "file", "group", "owner", "tasks", "upstream_dags"} <= set(dag)
+    assert {"task_id", "unique_ids", "resource_type", "runner", "reason"} <= set(dag["tasks"][0])
+    assert summary["dag_count"] == len(summary["dags"])
+    assert summary["task_count"] == sum(len(d["tasks"]) for d in summary["dags"])
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--manifest", "missing.json"], 2, r"missing\.json: manifest not found"),
+        (["--manifest", "{shop}", "--group-by", "owner"], 2, r"unknown grouping strategy 'owner'"),
+        (["--manifest", "{shop}", "--team", "a/b"], 2, r"'a/b' is not a valid slug"),
+        (
+            ["--manifest", "{shop}", "--config", "nope.yml"],
+            2,
+            r"nope\.yml: cannot read config file",
+        ),
+    ],
+    ids=["missing manifest", "unknown strategy", "bad team", "missing config"],
+)
+def test_errors_are_one_message_and_an_exit_code(shop_manifest, tmp_path, args, code, message):
+    import re
+
+    args = [a.replace("{shop}", str(shop_manifest)) for a in args]
+    result = _build(*args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == code
+    assert re.search(message, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_an_old_manifest_exits_2_with_what_to_do(edited_manifest, tmp_path):
+    path = edited_manifest(
+        lambda raw: raw["metadata"].update(
+            dbt_schema_version="https://schemas.getdbt.com/dbt/manifest/v3.json"
+        )
+    )
+    result = _build("--manifest", str(path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "too old" in result.stderr and "Upgrade the project to dbt 1.x" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["--debug", "build", "--manifest", "missing.json", "--out", str(tmp_path)]
+    )
+    assert result.exit_code != 0
+    assert result.exception is not None  # re-raised, so click's runner records it
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_python_dash_m_works(shop_manifest, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dagfactory", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "dagfactory" in result.stdout
+
+
+def test_generating_never_imports_airflow(shop_manifest, tmp_path):
+    # Any attempt to import airflow fails: dbt CI images rarely have it.
+    code = (
+        "import sys; sys.modules['airflow'] = None\n"
+        "from dagfactory.cli import main\n"
+        "main(sys.argv[1:])"
+    )
+    result = _run(code, "build", "--manifest", str(shop_manifest), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "out").glob("*.py"))
