@@ -245,12 +245,37 @@ def _task_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str,
     raise RenderError(f"unknown runner {runner!r}", unique_id=task.unique_ids[0])
 
 
+def _schedule(spec: DagSpec) -> Any:
+    """The ``schedule=`` value, in Airflow 3 names (``_airflow_api`` maps them for 2)."""
+    if spec.trigger == "schedule":
+        return spec.schedule
+    assets = [Call("Asset", (uri,)) for uri in spec.schedule_assets]
+    if spec.trigger == "assets":
+        return assets
+    timetable = Call("CronTriggerTimetable", (spec.schedule,), (("timezone", "UTC"),))
+    return Call("AssetOrTimeSchedule", (), (("timetable", timetable), ("assets", assets)))
+
+
+def _sensor_kwargs(sensor: SensorSpec) -> list[tuple[str, Any]]:
+    """The ExternalTaskSensor of ``cross_dag: sensors``: deferrable, fails with upstream."""
+    kwargs: list[tuple[str, Any]] = [
+        ("task_id", sensor.task_id),
+        ("external_dag_id", sensor.external_dag_id),
+        ("external_task_id", sensor.external_task_id),
+    ]
+    if sensor.execution_delta_seconds:
+        kwargs.append(("execution_delta", _timedelta(sensor.execution_delta_seconds)))
+    kwargs += [
+        ("allowed_states", ["success"]),
+        ("failed_states", ["failed", "upstream_failed"]),
+        ("deferrable", True),
+    ]
+    return kwargs
+
+
 def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
     defaults = config.dag_defaults
-    if spec.schedule_assets:
-        schedule: Any = [Call("Asset", (uri,)) for uri in spec.schedule_assets]
-    else:
-        schedule = spec.schedule
+    schedule = _schedule(spec)
     default_args = {"owner": spec.owner, **dict(defaults.default_args)}
     kwargs: list[tuple[str, Any]] = [
         ("dag_id", spec.dag_id),
@@ -290,32 +315,57 @@ def _json_default(value: Any) -> Any:
     raise TypeError
 
 
+def _localized(
+    kwargs: list[tuple[str, Any]], version: str, used: set[str]
+) -> list[tuple[str, str]]:
+    """Keyword arguments as source, Airflow names mapped to the target version (see
+    ``_airflow_api``); the table symbols met are added to ``used``."""
+    return [(name, literal(_airflow_api.localize(value, version, used))) for name, value in kwargs]
+
+
+def _versioned(operator: _Import, version: str) -> _Import:
+    """An operator's import in the target Airflow version (written for Airflow 3)."""
+    return _Import(*_airflow_api.locate(operator.name, version, default_module=operator.module))
+
+
 def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -> RenderedFile:
-    imports = {_Import("airflow.sdk", "DAG")}
+    version = config.airflow_version
+    used = {"DAG"}  # symbols of the _airflow_api table this file uses
+    imports: set[_Import] = set()
     tasks = []
+    for index, sensor in enumerate(spec.sensors):
+        used.add("ExternalTaskSensor")
+        tasks.append(
+            {
+                "var": f"s{index}",
+                "operator": _airflow_api.locate("ExternalTaskSensor", version)[1],
+                "kwargs": _localized(_sensor_kwargs(sensor), version, used),
+            }
+        )
     for index, task in enumerate(spec.tasks):
         operator, kwargs = _task_call(task, config)
+        operator = _versioned(operator, version)
         imports.add(operator)
         imports.update(_call_imports(value for _, value in kwargs))
         tasks.append(
             {
                 "var": f"t{index}",
                 "operator": operator.name,
-                "kwargs": [(name, literal(value)) for name, value in kwargs],
+                "kwargs": _localized(kwargs, version, used),
             }
         )
-    dag_kwargs = _dag_kwargs(spec, config)
-    uses_assets = bool(spec.schedule_assets) or any(t.inlets or t.outlets for t in spec.tasks)
-    if uses_assets:
-        imports.add(_Import("airflow.sdk", "Asset"))
+    dag_kwargs = _localized(_dag_kwargs(spec, config), version, used)
+    imports.update(_Import(*_airflow_api.locate(symbol, version)) for symbol in used)
     var_of = {task.task_id: f"t{index}" for index, task in enumerate(spec.tasks)}
+    var_of.update({sensor.task_id: f"s{index}" for index, sensor in enumerate(spec.sensors)})
     edges = [(var_of[up], var_of[task.task_id]) for task in spec.tasks for up in task.upstream]
+    edges += [(var_of[s], var_of[task.task_id]) for task in spec.tasks for s in task.wait_for]
     context = {
         "generator": f"dagfactory {__version__}",
         "inputs_hash": inputs_hash(spec, config),
         "dag_id_comment": spec.dag_id,
         "imports": sorted(i.line for i in imports),
-        "dag_kwargs": [(name, literal(value)) for name, value in dag_kwargs],
+        "dag_kwargs": dag_kwargs,
         "tasks": tasks,
         "edges": edges,
     }

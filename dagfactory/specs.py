@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from dagfactory import _cron
 from dagfactory.config import Config
-from dagfactory.errors import GraphError
+from dagfactory.errors import ConfigError, GraphError
 from dagfactory.graph import DbtGraph
 from dagfactory.grouping import Grouping
 from dagfactory.manifest import Manifest, Node
 from dagfactory.routing import Route
 
-__all__ = ["DagSpec", "TaskSpec", "assemble", "asset_uri", "sanitize_id"]
+__all__ = ["DagSpec", "SensorSpec", "TaskSpec", "assemble", "asset_uri", "sanitize_id"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 MAX_ID_LENGTH = 250  # Airflow's limit for dag_id and task_id
@@ -53,6 +54,28 @@ class TaskSpec:
     outlets: tuple[str, ...] = ()  # asset URIs other DAGs read
     doc: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)  # per-node meta.dagfactory
+    wait_for: tuple[str, ...] = ()  # sensor task ids (``cross_dag: sensors``) that precede it
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """An ExternalTaskSensor waiting for one upstream task in another DAG."""
+
+    task_id: str
+    external_dag_id: str
+    external_task_id: str
+    #: seconds from the upstream run waited for to this DAG's run (0: same logical date)
+    execution_delta_seconds: int
+    unique_id: str  # the upstream unit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "external_dag_id": self.external_dag_id,
+            "external_task_id": self.external_task_id,
+            "execution_delta_seconds": self.execution_delta_seconds,
+            "unique_id": self.unique_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,7 +90,21 @@ class DagSpec:
     tags: tuple[str, ...]
     tasks: tuple[TaskSpec, ...]
     upstream_dags: tuple[str, ...]  # dag ids this DAG waits for
-    schedule_assets: tuple[str, ...] = ()  # asset URIs the DAG is scheduled on
+    #: asset URIs the DAG is scheduled on (``assets``: only on them; ``asset_or_time``: on
+    #: them or at ``schedule`` at the latest); empty for ``sensors`` and root DAGs
+    schedule_assets: tuple[str, ...] = ()
+    cross_dag: str = "assets"  # the policy that links this DAG to its upstream DAGs
+    sensors: tuple[SensorSpec, ...] = ()  # ``cross_dag: sensors``
+    merged_groups: tuple[str, ...] = ()  # the groups merged into this DAG (``group_cycles``)
+
+    @property
+    def trigger(self) -> str:
+        """How Airflow starts this DAG: ``schedule``, ``assets`` or ``asset_or_time``."""
+        if not self.schedule_assets:
+            return "schedule"
+        if self.cross_dag == "asset_or_time" and self.schedule:
+            return "asset_or_time"
+        return "assets"
 
     def to_dict(self) -> dict[str, Any]:
         """The summary shape of ``--format json`` (see README)."""
@@ -75,9 +112,13 @@ class DagSpec:
             "dag_id": self.dag_id,
             "file": self.file_name,
             "group": self.group,
+            "merged_groups": list(self.merged_groups),
             "owner": self.owner,
             "schedule": self.schedule,
+            "cross_dag": self.cross_dag,
+            "trigger": self.trigger,
             "schedule_assets": list(self.schedule_assets),
+            "sensors": [sensor.to_dict() for sensor in self.sensors],
             "upstream_dags": list(self.upstream_dags),
             "tasks": [
                 {
@@ -90,6 +131,7 @@ class DagSpec:
                     "upstream": list(t.upstream),
                     "inlets": list(t.inlets),
                     "outlets": list(t.outlets),
+                    "wait_for": list(t.wait_for),
                 }
                 for t in self.tasks
             ],
@@ -188,21 +230,39 @@ def assemble(
     produced: set[str] = set()  # units whose output another DAG reads
     for edges in grouping.cross_edges.values():
         produced.update(up for up, _ in edges)
+    schedules = {
+        group: group_schedule(group, info.units, grouping, manifest, config)
+        for group, info in grouping.groups.items()
+    }
 
     dags = []
     for group, info in grouping.groups.items():
         tasks = []
         schedule_assets: set[str] = set()
+        sensors: dict[str, SensorSpec] = {}  # upstream unit id -> its sensor
         for unit_id in info.units:
             unit = graph.units[unit_id]
             node = manifest.nodes[unit_id]
-            upstream, inlets = [], []
+            upstream, inlets, wait_for = [], [], []
             for parent in graph.upstream(unit_id):
                 if group_of[parent] == group:
                     upstream.append(task_ids[parent])
-                else:
-                    inlets.append(asset_uri(project, parent))
-            schedule_assets.update(inlets)
+                    continue
+                inlets.append(asset_uri(project, parent))
+                if config.cross_dag == "sensors":
+                    if parent not in sensors:
+                        sensors[parent] = _sensor(
+                            parent,
+                            task_ids[parent],
+                            dag_ids[group_of[parent]],
+                            schedules[group_of[parent]],
+                            dag_ids[group],
+                            schedules[group],
+                            group,
+                        )
+                    wait_for.append(sensors[parent].task_id)
+            if config.cross_dag != "sensors":
+                schedule_assets.update(inlets)
             tasks.append(
                 TaskSpec(
                     task_id=task_ids[unit_id],
@@ -217,17 +277,19 @@ def assemble(
                     outlets=(asset_uri(project, unit_id),) if unit_id in produced else (),
                     doc=node.description,
                     settings=_node_settings(node),
+                    wait_for=tuple(sorted(set(wait_for))),
                 )
             )
         tasks.sort(key=lambda t: t.task_id)
+        sensor_specs = tuple(sorted(sensors.values(), key=lambda s: s.task_id))
+        _check_sensor_ids(sensor_specs, tasks, dag_ids[group], group)
         upstream_dags = sorted(
             {dag_ids[up] for (up, down) in grouping.cross_edges if down == group}
         )
         group_config = config.groups.get(group)
         defaults = config.dag_defaults
-        schedule = (
-            group_config.schedule if group_config and group_config.schedule else defaults.schedule
-        )
+        if schedule_assets and config.cross_dag == "asset_or_time" and schedules[group]:
+            _cron_or_error(schedules[group], group, "asset_or_time")
         tags = sorted({*defaults.tags, *(group_config.tags if group_config else ())})
         dags.append(
             DagSpec(
@@ -237,11 +299,147 @@ def assemble(
                 team=team,
                 project=project,
                 owner=info.owner,
-                schedule=schedule,
+                schedule=schedules[group],
                 tags=tuple(tags),
                 tasks=tuple(tasks),
                 upstream_dags=tuple(upstream_dags),
                 schedule_assets=tuple(sorted(schedule_assets)),
+                cross_dag=config.cross_dag,
+                sensors=sensor_specs,
+                merged_groups=tuple(grouping.merged.get(group, ())),
             )
         )
     return tuple(dags)
+
+
+_LISTED_IDS = 10  # unique_ids listed per schedule in a conflict error
+
+
+def group_schedule(
+    group: str,
+    units: tuple[str, ...],
+    grouping: Grouping,
+    manifest: Manifest,
+    config: Config,
+) -> str | None:
+    """The schedule of one group's DAG; every source that names one must agree.
+
+    Sources: ``meta.dagfactory.schedule`` on the group's nodes and ``groups.<name>.schedule``
+    in the config (for a merged group: its own entry, else the entries of the groups it
+    merges). With none, ``dag_defaults.schedule`` applies.
+    """
+    asked: dict[str, list[str]] = {}
+    for unit_id in units:
+        settings = _node_settings(manifest.nodes[unit_id])
+        value = settings.get("schedule")
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise GraphError(
+                f"meta.dagfactory.schedule must be a string such as '@daily' or '0 3 * * *', "
+                f"got {value!r}",
+                unique_id=unit_id,
+                group=group,
+            )
+        asked.setdefault(value.strip(), []).append(unit_id)
+    names = [group] if group in config.groups else list(grouping.merged.get(group, ()))
+    for name in names:
+        configured = config.groups.get(name)
+        if configured is not None and configured.schedule:
+            asked.setdefault(configured.schedule.strip(), []).append(
+                f"config groups.{name}.schedule"
+            )
+    if len(asked) > 1:
+        lines = [f"the models of group {group!r} ask for different schedules:"]
+        for schedule, sources in sorted(asked.items()):
+            shown = sorted(sources)[:_LISTED_IDS]
+            more = len(sources) - len(shown)
+            listed = ", ".join(shown) + (f" and {more} more" if more else "")
+            lines.append(f"  {schedule!r}: {listed}")
+        lines.append(
+            "Give them one schedule (meta.dagfactory.schedule or groups.<name>.schedule), "
+            "or group the models apart."
+        )
+        raise GraphError("\n".join(lines), group=group)
+    if asked:
+        schedule = next(iter(asked))
+        sources = asked[schedule]
+        where = sources[0] if sources[0].startswith("config ") else None
+        try:
+            return _cron.check_schedule(schedule)
+        except _cron.ScheduleError as exc:
+            if where:
+                raise ConfigError(str(exc), key=where.removeprefix("config ")) from None
+            raise GraphError(str(exc), unique_id=sorted(sources)[0], group=group) from None
+    default = config.dag_defaults.schedule
+    if default is None:
+        return None
+    try:
+        return _cron.check_schedule(default)
+    except _cron.ScheduleError as exc:
+        raise ConfigError(str(exc), key="dag_defaults.schedule") from None
+
+
+def _cron_or_error(schedule: str, group: str, policy: str) -> str:
+    try:
+        return _cron.cron_expression(schedule)
+    except _cron.ScheduleError as exc:
+        raise GraphError(
+            f"cross_dag: {policy} needs a cron schedule for this DAG: {exc}", group=group
+        ) from None
+
+
+def sensor_task_id(upstream_dag_id: str, upstream_task_id: str) -> str:
+    """``wait__<dag>__<task>``: the double underscores keep it apart from dbt task ids."""
+    return sanitize_id(f"wait__{upstream_dag_id}__{upstream_task_id}")
+
+
+def _sensor(
+    unit_id: str,
+    task_id: str,
+    upstream_dag_id: str,
+    upstream_schedule: str | None,
+    dag_id: str,
+    schedule: str | None,
+    group: str,
+) -> SensorSpec:
+    try:
+        delta = _cron.execution_delta_seconds(upstream_schedule, schedule)
+    except _cron.ScheduleError as exc:
+        raise GraphError(
+            f"cross_dag: sensors cannot line up DAG {dag_id!r} (schedule {schedule!r}) with "
+            f"upstream DAG {upstream_dag_id!r} (schedule {upstream_schedule!r}) that it reads "
+            f"{unit_id} from: {exc}. Give both groups schedules with the same period "
+            "(groups.<name>.schedule), or use cross_dag: assets.",
+            unique_id=unit_id,
+            group=group,
+        ) from None
+    return SensorSpec(
+        task_id=sensor_task_id(upstream_dag_id, task_id),
+        external_dag_id=upstream_dag_id,
+        external_task_id=task_id,
+        execution_delta_seconds=delta,
+        unique_id=unit_id,
+    )
+
+
+def _check_sensor_ids(
+    sensors: tuple[SensorSpec, ...], tasks: list[TaskSpec], dag_id: str, group: str
+) -> None:
+    taken = {task.task_id: task.unique_ids[0] for task in tasks}
+    for sensor in sensors:
+        clash = taken.get(sensor.task_id)
+        if clash is not None:
+            raise GraphError(
+                f"sensor task id {sensor.task_id!r} (waiting for {sensor.unique_id}) is also "
+                f"the task id of {clash} in DAG {dag_id!r}; rename the model",
+                unique_id=clash,
+                group=group,
+            )
+        if len(sensor.task_id) > MAX_ID_LENGTH:
+            raise GraphError(
+                f"sensor task id is longer than {MAX_ID_LENGTH} characters",
+                unique_id=sensor.unique_id,
+                group=group,
+            )
+        taken[sensor.task_id] = sensor.unique_id
