@@ -46,7 +46,9 @@ def _frozen_dict(**kwargs: Any) -> Any:
 class DbtConfig:
     """How the generated tasks call dbt on the worker."""
 
-    project_dir: str | None = None  # default: the folder of dbt_project.yml beside the manifest
+    #: the dbt project on the workers; default /opt/airflow/dbt/<project>. A relative path
+    #: resolves against the config file's folder (handy for local previews).
+    project_dir: str | None = None
     profiles_dir: str | None = None  # default: project_dir
     target: str | None = None
     executable: str = "dbt"

@@ -7,6 +7,7 @@ by :func:`dagfactory._pysrc.literal`, so user text can only ever be a string lit
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -300,7 +301,8 @@ def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
 def inputs_hash(spec: DagSpec, config: Config) -> str:
     """Hash of everything that shapes this one file, so unrelated changes leave it alone."""
     payload = orjson.dumps(
-        {"spec": spec, "config": config, "version": __version__},
+        # base_dir only locates the config file; its effect is already in the spec's paths.
+        {"spec": spec, "config": dataclasses.replace(config, base_dir=None), "version": __version__},
         option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_DATACLASS,
         default=_json_default,
     )

@@ -154,18 +154,15 @@ def _dbt_dir(value: str | None, fallback: str, config: Config) -> str:
     return str(path) if path.is_absolute() else value
 
 
-def default_project_dir(manifest: Manifest) -> str:
-    """The dbt project folder: the manifest's folder or its parent holding dbt_project.yml."""
-    folder = Path(manifest.path).resolve().parent
-    for candidate in (folder, folder.parent):
-        if (candidate / "dbt_project.yml").is_file():
-            return str(candidate)
-    return str(folder)
+#: Where the dbt project lives on the workers unless ``dbt.project_dir`` says otherwise.
+#: A fixed path, not the build machine's: CI checkouts move, and the files must not.
+DEFAULT_PROJECT_DIR = "/opt/airflow/dbt/{project}"
 
 
 def dbt_argv(command: str, selector: str, manifest: Manifest, config: Config) -> tuple[str, ...]:
     dbt = config.dbt
-    project_dir = _dbt_dir(dbt.project_dir, default_project_dir(manifest), config)
+    project = config.project or manifest.project_name
+    project_dir = _dbt_dir(dbt.project_dir, DEFAULT_PROJECT_DIR.format(project=project), config)
     profiles_dir = _dbt_dir(dbt.profiles_dir, project_dir, config)
     argv = [dbt.executable, command, "--select", selector]
     argv += ["--project-dir", project_dir, "--profiles-dir", profiles_dir]

@@ -30,7 +30,8 @@ def dbt_runner(tmp_path_factory):
 
 def _tasks():
     # Routing does not change what a task selects; force one runner to need no pod config.
-    result = generate(SHOP / "manifest.json", load_config(None, {"routing.force": "celery"}))
+    config = load_config(SHOP / "dagfactory.yml", {"routing.force": "celery"})
+    result = generate(SHOP / "manifest.json", config)
     return [task for dag in result.dags for task in dag.tasks]
 
 
