@@ -1,4 +1,7 @@
--- Disabled: kept to show how dbt records disabled nodes in the manifest.
+-- Disabled: kept to show how dbt records disabled nodes in the manifest
+-- (under manifest["disabled"], with its refs but no resolved depends_on).
 {{ config(enabled=false) }}
 
-select 1 as campaign_id
+select channel, count(*) as campaign_days
+from {{ ref('mkt_channel_spend') }}
+group by channel
