@@ -250,7 +250,8 @@ class Fault:
 
     ``mode``: ``"500"`` (an S3 InternalError), ``"drop"`` (close the connection without an
     answer, before the server sees the request) or ``"drop-after"`` (forward it, so the server
-    applies it, then close the connection without passing the answer on). With ``sticky`` every
+    applies it, then close the connection without passing the answer on), or ``"corrupt"`` (flip
+    a bit of the body on the way, so only Content-MD5 can notice). With ``sticky`` every
     later request for the same key fails the same way, so botocore's retries cannot mask it.
     """
 
@@ -330,6 +331,11 @@ class S3Proxy:
                     self.close_connection = True
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault is not None and fault.mode == "corrupt":
+                    body = bytes([body[0] ^ 1]) + body[1:] if body else b"x"
+                    status = self._forward(body, up, send=True)
+                    proxy._record(Seen(self.command, bucket, key, parts.query, status, **wire))
                     return
                 if fault is not None:
                     payload = (
