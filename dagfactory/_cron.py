@@ -110,7 +110,7 @@ def _describe(tick: _Tick | None, schedule: str) -> str:
     if tick is None:
         return f"{schedule!r} (not once per hour, day, week, month or year)"
     period = "year" if tick.period.startswith("year") else tick.period
-    return f"{schedule!r} (once a {period})"
+    return f"{schedule!r} (once every {period})"
 
 
 def execution_delta_seconds(upstream: str | None, downstream: str | None) -> int:

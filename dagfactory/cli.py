@@ -24,11 +24,31 @@ def _print_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
+def _schedule_cell(dag: Any) -> str:
+    """How a DAG starts: its cron, its upstream assets, both, or its cron plus sensors."""
+    if dag.trigger == "assets":
+        return f"assets ({len(dag.schedule_assets)})"
+    if dag.trigger == "asset_or_time":
+        return f"assets ({len(dag.schedule_assets)}) or {dag.schedule}"
+    cell = dag.schedule or "manual"
+    if dag.sensors:
+        cell += f" + {len(dag.sensors)} sensor{'s' if len(dag.sensors) > 1 else ''}"
+    return cell
+
+
 def format_build_summary(result: Any) -> str:
     """A short table: one line per DAG, then totals."""
-    rows = [("DAG", "tasks", "upstream DAGs", "owner")]
+    rows = [("DAG", "tasks", "upstream DAGs", "schedule", "owner")]
     for dag in result.dags:
-        rows.append((dag.dag_id, str(len(dag.tasks)), str(len(dag.upstream_dags)), dag.owner))
+        rows.append(
+            (
+                dag.dag_id,
+                str(len(dag.tasks)),
+                str(len(dag.upstream_dags)),
+                _schedule_cell(dag),
+                dag.owner,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -46,6 +66,13 @@ def format_build_summary(result: Any) -> str:
     lines.append(
         f"estimated DAG-processor cost: ~{result.estimated_parse_loop_seconds:.2f} s per parse loop"
     )
+    lines.append(f"cross_dag: {result.config.cross_dag}")
+    for dag in result.dags:
+        if dag.merged_groups:
+            lines.append(
+                f"merged groups {', '.join(dag.merged_groups)} into {dag.dag_id}: "
+                "they depend on each other in a cycle (group_cycles: merge)"
+            )
     if result.out_dir:
         lines.append(f"wrote {len(result.files)} files to {result.out_dir}")
     return "\n".join(lines)

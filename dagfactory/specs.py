@@ -8,6 +8,7 @@ the downstream DAG. Renderers receive these specs ready-made and decide nothing.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -189,6 +190,7 @@ def assemble(
     project = config.project or manifest.project_name
     team = config.team or sanitize_id(project)
     team_id = sanitize_id(team)
+    _check_configured_groups(grouping, config)
     dag_ids: dict[str, str] = {}
     seen_dag_ids: dict[str, str] = {}
     for group in grouping.groups:
@@ -440,3 +442,18 @@ def _check_sensor_ids(
                 group=group,
             )
         taken[sensor.task_id] = sensor.unique_id
+
+
+def _check_configured_groups(grouping: Grouping, config: Config) -> None:
+    """A ``groups:`` entry must name a group, so a typo never silently drops a schedule."""
+    known = set(grouping.groups) | {part for parts in grouping.merged.values() for part in parts}
+    for name in config.groups:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"no group named {name!r} (group_by={grouping.strategy}){hint}; "
+            f"the groups are: {', '.join(sorted(known))}",
+            key=f"groups.{name}",
+        )
