@@ -14,6 +14,8 @@ never reach this stage (``manifest`` drops them).
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,7 +24,9 @@ import networkx as nx
 from dagfactory.errors import GraphError
 from dagfactory.manifest import Manifest, Node
 
-__all__ = ["DbtGraph", "Unit", "build_graph", "dbt_selector"]
+__all__ = ["DbtGraph", "Unit", "build_graph", "dbt_selector", "fqn_prefixes"]
+
+_WHITESPACE = re.compile(r"\s")
 
 BUILD = "build"
 TEST = "test"
@@ -53,13 +57,43 @@ class DbtGraph:
         return sorted(self.dag.edges())
 
 
-def dbt_selector(node: Node) -> str:
-    """A selector that picks exactly ``node``: its fully qualified name.
+def fqn_prefixes(manifest: Manifest) -> frozenset[tuple[str, ...]]:
+    """Every strict prefix of every node's fqn: the "folders" an fqn: selector would match."""
+    return frozenset(
+        node.fqn[:k] for node in manifest.nodes.values() for k in range(1, len(node.fqn))
+    )
 
-    ``fqn:`` matches on the whole path (package, folders, name, version), so two models
-    with the same name in different packages or folders never collide.
+
+def dbt_selector(
+    node: Node, manifest: Manifest, prefixes: frozenset[tuple[str, ...]] | None = None
+) -> str:
+    """A selector that picks exactly ``node``.
+
+    Its fully qualified name (``fqn:``) matches on the whole path (package, folders, name,
+    version), so models of the same name in other packages or folders never collide. dbt
+    splits ``--select`` on whitespace, so a name or folder with a space is selected by its
+    file instead (``path:`` globs, and ``?`` stands for the space).
     """
-    return "fqn:" + ".".join(node.fqn)
+    fqn = ".".join(node.fqn)
+    # fqn: also selects nodes *under* it, e.g. models in a folder named like this model.
+    shadowed = node.fqn in (fqn_prefixes(manifest) if prefixes is None else prefixes)
+    if not _WHITESPACE.search(fqn) and not shadowed:
+        return "fqn:" + fqn
+    pattern = _WHITESPACE.sub("?", node.original_file_path)
+    matches = [
+        other.unique_id
+        for other in manifest.nodes.values()
+        if fnmatch.fnmatchcase(other.original_file_path, pattern)
+    ]
+    if node.is_test or node.package_name != manifest.project_name or matches != [node.unique_id]:
+        raise GraphError(
+            f"cannot select this node exactly: its fully qualified name {fqn!r} holds "
+            "whitespace (dbt splits --select on it) or is also a folder of other nodes; "
+            "rename the file or folder",
+            unique_id=node.unique_id,
+            key="fqn",
+        )
+    return "path:" + pattern
 
 
 def _is_task_node(node: Node | None) -> bool:
@@ -102,15 +136,24 @@ def build_graph(manifest: Manifest) -> DbtGraph:
             own_tests.append(node)
 
     units: dict[str, Unit] = {}
+    prefixes = fqn_prefixes(manifest)
     for node in nodes.values():
         if _is_task_node(node):
             members = (node.unique_id, *sorted(attached.get(node.unique_id, ())))
             units[node.unique_id] = Unit(
-                node.unique_id, node.resource_type, BUILD, dbt_selector(node), members
+                node.unique_id,
+                node.resource_type,
+                BUILD,
+                dbt_selector(node, manifest, prefixes),
+                members,
             )
     for node in own_tests:
         units[node.unique_id] = Unit(
-            node.unique_id, node.resource_type, TEST, dbt_selector(node), (node.unique_id,)
+            node.unique_id,
+            node.resource_type,
+            TEST,
+            dbt_selector(node, manifest, prefixes),
+            (node.unique_id,),
         )
 
     dag = nx.DiGraph()
