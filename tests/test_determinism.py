@@ -47,7 +47,9 @@ def test_dict_order_in_the_manifest_does_not_matter(shop_manifest, edited_manife
 
 def test_changing_one_model_changes_only_its_dags_file(shop_manifest, edited_manifest, tmp_path):
     def describe(raw):
-        raw["nodes"]["model.shop.mkt_channel_spend"]["description"] = "Spend per channel, now documented."
+        raw["nodes"]["model.shop.mkt_channel_spend"]["description"] = (
+            "Spend per channel, now documented."
+        )
 
     before = _build(shop_manifest, tmp_path / "a")
     after = _build(edited_manifest(describe), tmp_path / "b")
