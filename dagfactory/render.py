@@ -302,7 +302,11 @@ def inputs_hash(spec: DagSpec, config: Config) -> str:
     """Hash of everything that shapes this one file, so unrelated changes leave it alone."""
     payload = orjson.dumps(
         # base_dir only locates the config file; its effect is already in the spec's paths.
-        {"spec": spec, "config": dataclasses.replace(config, base_dir=None), "version": __version__},
+        {
+            "spec": spec,
+            "config": dataclasses.replace(config, base_dir=None),
+            "version": __version__,
+        },
         option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_DATACLASS,
         default=_json_default,
     )
