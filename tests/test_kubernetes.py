@@ -29,6 +29,7 @@ SHOP = Path(__file__).resolve().parent.parent / "sample_manifests" / "shop"
 META = "model.shop.fct_revenue"
 TAGGED = "model.shop.fin_marketing_roi"
 IMAGE = "ghcr.io/example/shop-dbt:1.0"
+ARCH = "kubernetes.io/arch"
 FCT_REVENUE_META = {
     "runner": "kubernetes",
     "size": "large",
@@ -38,6 +39,15 @@ FCT_REVENUE_META = {
         "annotations": {"example.com/owner": "finance {{ not a template }}"},
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "10Gi"}}],
         "volume_mounts": [{"name": "scratch", "mountPath": "/scratch"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": ARCH, "operator": "In", "values": ["amd64"]}]}
+                    ]
+                }
+            }
+        },
     },
 }
 #: what the sample dagfactory.yml's size "large" and the meta above make of fct_revenue
@@ -96,6 +106,12 @@ def _sanitized(pod) -> dict[str, Any]:
     return ApiClient().sanitize_for_serialization(pod)
 
 
+def _affinity_keys(pod) -> list[str]:
+    """Label keys of the required node-affinity terms, read through the typed models."""
+    required = pod.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
+    return [e.key for term in required.node_selector_terms for e in term.match_expressions]
+
+
 def _env(container) -> dict[str, Any]:
     """name -> value, or ("secret", name, key) for values from a secret."""
     out: dict[str, Any] = {}
@@ -149,6 +165,7 @@ def test_pod_carries_placement_from_config(revenue_pod):
         }
     ]
     assert revenue_pod.metadata.labels["app.kubernetes.io/part-of"] == "shop-dbt"
+    assert _affinity_keys(revenue_pod) == [ARCH]  # from meta, in Kubernetes' own spelling
 
 
 def test_pod_carries_env_and_secrets(revenue_pod):
@@ -276,6 +293,7 @@ def test_executor_pod_carries_the_per_model_resources(executor_task):
     assert env["AIRFLOW_IS_K8S_EXECUTOR_POD"] == "True"
     assert pod.spec.service_account_name == "dbt-runner"
     assert "scratch" in {v.name for v in pod.spec.volumes}
+    assert _affinity_keys(pod) == [ARCH]
     assert _sanitized(pod)["kind"] == "Pod"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from dagfactory import _k8s
 from dagfactory.cli import cli
 from dagfactory.config import load_config
 from dagfactory.errors import ConfigError, RoutingError
@@ -280,61 +281,62 @@ def test_config_text_may_use_airflow_templates(shop):
 # -- build-time validation ------------------------------------------------------------------
 
 
+BAD_POD_SETTINGS = [
+    (
+        {"container_resources": {"limits": {"memory": "1GB"}}},
+        "container_resources.limits.memory",
+        "not a Kubernetes quantity",
+    ),
+    (
+        {"container_resources": {"requests": {"cpu": "-1"}}},
+        "container_resources.requests.cpu",
+        "not a Kubernetes quantity",
+    ),
+    (
+        {"container_resources": {"request": {"cpu": "1"}}},
+        "container_resources.request",
+        "did you mean 'requests'",
+    ),
+    ({"labels": {"team": "shop team"}}, "labels.team", "not a valid label value"),
+    ({"labels": {"team": "x" * 64}}, "labels.team", "not a valid label value"),
+    ({"labels": {"-team": "shop"}}, "labels.-team", "not a valid label key"),
+    ({"node_selector": {"pool": "a/b"}}, "node_selector.pool", "not a valid label value"),
+    ({"namespace": "DBT"}, "namespace", "not a valid namespace"),
+    (
+        {"service_account_name": "dbt_runner"},
+        "service_account_name",
+        "not a valid service account name",
+    ),
+    (
+        {"secrets": [{"deploy_type": "env", "secret": "Warehouse"}]},
+        "secrets[0].secret",
+        "not a valid secret name",
+    ),
+    (
+        {"secrets": [{"deploy_type": "file", "secret": "w"}]},
+        "secrets[0].deploy_type",
+        "not one of env, volume",
+    ),
+    ({"image_pull_secrets": ["reg cred"]}, "image_pull_secrets[0]", "not a valid secret name"),
+    ({"tolerations": [{"key": "a", "effect": "NoRun"}]}, "tolerations[0].effect", "not one of"),
+    (
+        {"env_vars": {"1BAD NAME": "x"}},
+        "env_vars.1BAD NAME",
+        "not a valid environment variable",
+    ),
+    ({"volumes": [{"name": "data"}]}, "volumes[0]", "exactly one source"),
+    (
+        {"volume_mounts": [{"name": "data", "mountPath": "data"}]},
+        "volume_mounts[0].mountPath",
+        "absolute path",
+    ),
+    ({"resources": {}}, "resources", "did you mean 'container_resources'"),
+    ({"image": "ghcr.io/x y"}, "image", "not a valid image reference"),
+]
+
+
 @pytest.mark.parametrize(
-    ("pod", "key", "message"),
-    [
-        (
-            {"container_resources": {"limits": {"memory": "1GB"}}},
-            "container_resources.limits.memory",
-            "not a Kubernetes quantity",
-        ),
-        (
-            {"container_resources": {"requests": {"cpu": "-1"}}},
-            "container_resources.requests.cpu",
-            "not a Kubernetes quantity",
-        ),
-        (
-            {"container_resources": {"request": {"cpu": "1"}}},
-            "container_resources.request",
-            "did you mean 'requests'",
-        ),
-        ({"labels": {"team": "shop team"}}, "labels.team", "not a valid label value"),
-        ({"labels": {"team": "x" * 64}}, "labels.team", "not a valid label value"),
-        ({"labels": {"-team": "shop"}}, "labels.-team", "not a valid label key"),
-        ({"node_selector": {"pool": "a/b"}}, "node_selector.pool", "not a valid label value"),
-        ({"namespace": "DBT"}, "namespace", "not a valid namespace"),
-        (
-            {"service_account_name": "dbt_runner"},
-            "service_account_name",
-            "not a valid service account name",
-        ),
-        (
-            {"secrets": [{"deploy_type": "env", "secret": "Warehouse"}]},
-            "secrets[0].secret",
-            "not a valid secret name",
-        ),
-        (
-            {"secrets": [{"deploy_type": "file", "secret": "w"}]},
-            "secrets[0].deploy_type",
-            "not one of env, volume",
-        ),
-        ({"image_pull_secrets": ["reg cred"]}, "image_pull_secrets[0]", "not a valid secret name"),
-        ({"tolerations": [{"key": "a", "effect": "NoRun"}]}, "tolerations[0].effect", "not one of"),
-        (
-            {"env_vars": {"1BAD NAME": "x"}},
-            "env_vars.1BAD NAME",
-            "not a valid environment variable",
-        ),
-        ({"volumes": [{"name": "data"}]}, "volumes[0]", "exactly one source"),
-        (
-            {"volume_mounts": [{"name": "data", "mountPath": "data"}]},
-            "volume_mounts[0].mountPath",
-            "absolute path",
-        ),
-        ({"resources": {}}, "resources", "did you mean 'container_resources'"),
-        ({"image": "ghcr.io/x y"}, "image", "not a valid image reference"),
-    ],
-    ids=lambda v: v if isinstance(v, str) and " " not in v and len(v) < 40 else None,
+    ("pod", "key", "message"), BAD_POD_SETTINGS, ids=[row[1] for row in BAD_POD_SETTINGS]
 )
 def test_bad_pod_settings_name_the_node_and_the_key(shop, pod, key, message):
     node = _with_meta(shop.nodes[META], runner="kubernetes", pod=pod)
@@ -451,3 +453,52 @@ def test_runner_flag_forces_every_task_and_the_summary_says_so(shop_manifest, tm
     text = _cli_build(shop_manifest, tmp_path / "out2", "--runner", "celery").stdout
     assert f"runners: celery {len(tasks)} (forced: celery)" in text
     assert "KubernetesPodOperator" not in "".join(p.read_text() for p in out.glob("*.py"))
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("500m", True),
+        ("1Gi", True),
+        ("1.5Gi", True),
+        (2, True),  # YAML numbers
+        (0.5, True),
+        ("1e3", True),
+        ("128974848", True),
+        ("1GB", False),
+        ("-1", False),
+        ("1 Gi", False),
+        ("", False),
+        (True, False),
+    ],
+    ids=repr,
+)
+def test_kubernetes_quantities(value, valid):
+    if valid:
+        assert _k8s.quantity(value, "k") == str(value)
+    else:
+        with pytest.raises(_k8s.PodSettingsError, match="quantity"):
+            _k8s.quantity(value, "k")
+
+
+def test_cli_reports_a_missing_image_with_the_node_and_key(shop_manifest, tmp_path):
+    empty = tmp_path / "dagfactory.yml"
+    empty.write_text("routing: {kubernetes: {tags: [heavy]}}\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "--manifest",
+            str(shop_manifest),
+            "--out",
+            str(tmp_path / "out"),
+            "--config",
+            str(empty),
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: node {META}, key 'routing.kubernetes.image': routed to kubernetes, "
+        "but no image is configured: set routing.kubernetes.image (or image in "
+        "routing.kubernetes.pod, a size, or meta.dagfactory.pod)"
+    )
