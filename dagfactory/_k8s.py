@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from dagfactory._pysrc import Call, jinja_escape
@@ -30,10 +31,15 @@ __all__ = [
     "POD_KEYS",
     "SIZE_KEYS",
     "PodSettingsError",
+    "check_merged",
+    "label_value",
     "merge_layers",
     "normalize_pod",
     "pod_operator_kwargs",
     "pod_override",
+    "qualified_name",
+    "quantity",
+    "quantity_value",
 ]
 
 #: the generated file imports ``from kubernetes.client import models as k8s``
@@ -524,6 +530,47 @@ def _plain(value: Any, key: str) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v, f"{key}.{k}") for k, v in _mapping(value, key).items()}
     raise PodSettingsError(f"unsupported value {_describe(value)}", key)
+
+
+_SUFFIX = {
+    **{s: 1024**i for i, s in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: 1000**i for i, s in enumerate(("", "k", "M", "G", "T", "P", "E"))},
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+}
+
+
+def quantity_value(text: str) -> Decimal:
+    """The number a valid quantity stands for (``500m`` -> 0.5, ``1Ki`` -> 1024)."""
+    match = _QUANTITY.match(text)
+    if match is None:
+        raise ValueError(text)
+    number, suffix = Decimal(match.group(1)), match.group(3) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** int(suffix[1:])
+    return number * _SUFFIX[suffix]
+
+
+def check_merged(pod: Mapping[str, Any]) -> None:
+    """Rules that span layers: requests within limits, mounts naming a volume."""
+    resources = pod.get("container_resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    for name in sorted(set(requests) & set(limits)):
+        if quantity_value(requests[name]) > quantity_value(limits[name]):
+            raise PodSettingsError(
+                f"the request {requests[name]} is over the limit {limits[name]} once the "
+                "layers are merged (config pod, size, meta); Kubernetes would reject the pod",
+                f"container_resources.requests.{name}",
+            )
+    volumes = {v["name"] for v in pod.get("volumes") or ()}
+    for index, mount in enumerate(pod.get("volume_mounts") or ()):
+        if mount["name"] not in volumes:
+            raise PodSettingsError(
+                f"volume mount {mount['name']!r} names no volume "
+                f"(volumes: {', '.join(sorted(volumes)) or 'none'})",
+                f"volume_mounts[{index}].name",
+            )
 
 
 def merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:

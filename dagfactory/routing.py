@@ -189,6 +189,13 @@ def _pod(node: Node, config: Config, settings: _Settings, size: str | None) -> d
         own,
     ]
     pod = _k8s.merge_layers(*layers)
+    try:
+        _k8s.check_merged(pod)
+    except _k8s.PodSettingsError as exc:
+        size_note = f" with size {size!r}" if size else ""
+        raise RoutingError(
+            f"{exc.message}{size_note}", unique_id=node.unique_id, key=f"pod.{exc.key}"
+        ) from None
     if kubernetes.mode == "pod_operator" and not pod.get("image"):
         raise RoutingError(
             "routed to kubernetes, but no image is configured: set routing.kubernetes.image "

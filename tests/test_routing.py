@@ -502,3 +502,47 @@ def test_cli_reports_a_missing_image_with_the_node_and_key(shop_manifest, tmp_pa
         "but no image is configured: set routing.kubernetes.image (or image in "
         "routing.kubernetes.pod, a size, or meta.dagfactory.pod)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", "0.5"),
+        ("2", "2"),
+        ("1Ki", "1024"),
+        ("1.5Gi", "1610612736"),
+        ("1k", "1000"),
+        ("1e3", "1000"),
+        ("250u", "0.00025"),
+    ],
+)
+def test_quantity_values(text, value):
+    from decimal import Decimal
+
+    assert _k8s.quantity_value(text) == Decimal(value)
+
+
+def test_a_request_over_its_limit_after_merging_is_an_error(shop):
+    config = _config(
+        routing__kubernetes__pod={"container_resources": {"limits": {"memory": "2Gi"}}},
+        routing__kubernetes__sizes={
+            "large": {"container_resources": {"requests": {"memory": "8Gi"}}}
+        },
+    )
+    node = _with_meta(shop.nodes[META], size="large")
+    with pytest.raises(
+        RoutingError, match=r"request 8Gi is over the limit 2Gi.*size 'large'"
+    ) as info:
+        route_node(node, config, RunTimes())
+    assert (info.value.unique_id, info.value.key) == (
+        META,
+        "pod.container_resources.requests.memory",
+    )
+
+
+def test_a_volume_mount_must_name_a_volume(shop):
+    node = _with_meta(
+        shop.nodes[META], pod={"volume_mounts": [{"name": "scratch", "mountPath": "/scratch"}]}
+    )
+    with pytest.raises(RoutingError, match="volume mount 'scratch' names no volume"):
+        route_node(node, _config(), RunTimes())
