@@ -48,7 +48,7 @@ PROBE = textwrap.dedent(
         for dag in bag.dags.values():
             timetable = dag.timetable
             condition = getattr(timetable, "dataset_condition", None)
-            inner = getattr(timetable, "_timetable", None)
+            inner = getattr(timetable, "timetable", None)
             tasks = {}
             for task in dag.tasks:
                 delta = getattr(task, "execution_delta", None)
