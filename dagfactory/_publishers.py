@@ -60,8 +60,6 @@ class RemoteObject:
 class Publisher(Protocol):
     """Four operations on full object keys; all a push needs from a bucket."""
 
-    url: str  # where keys live, for messages: "s3://bucket" or "file:///root"
-
     def list(self, prefix: str) -> dict[str, RemoteObject]:
         """Every object whose key starts with ``prefix`` (recursively), by full key."""
         ...
@@ -95,7 +93,6 @@ class LocalPublisher:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.url = self.root.as_uri() if self.root.is_absolute() else str(self.root)
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -167,7 +164,6 @@ class MemoryPublisher:
     """A bucket in a dict, for unit tests: records every call and can inject faults."""
 
     def __init__(self, objects: dict[str, bytes] | None = None, *, fault: Fault | None = None):
-        self.url = "memory://bucket"
         self.objects: dict[str, bytes] = dict(objects or {})
         self.etags: dict[str, str] = {}  # key -> raw ETag override, e.g. "abc-2" (multipart)
         self.calls: list[tuple[str, str]] = []

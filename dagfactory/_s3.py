@@ -10,7 +10,6 @@ with jitter on throttling, 5xx and connection errors). botocore errors are trans
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -60,28 +59,24 @@ class S3Publisher:
         *,
         endpoint_url: str | None = None,
         max_pool_connections: int = 10,
-        client: Any = None,
     ) -> None:
         self.bucket = bucket
-        self.url = f"s3://{bucket}"
-        if client is None:
-            config = Config(
-                retries={"mode": "standard", "total_max_attempts": _max_attempts()},
-                max_pool_connections=max(10, max_pool_connections),
-                connect_timeout=CONNECT_TIMEOUT_S,
-                read_timeout=READ_TIMEOUT_S,
-                # We send Content-MD5 ourselves; the newer CRC trailers are not needed and
-                # some S3-compatible stores reject them.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": _max_attempts()},
+            max_pool_connections=max(10, max_pool_connections),
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+            # We send Content-MD5 ourselves; the newer CRC trailers are not needed and
+            # some S3-compatible stores reject them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        try:
+            self.client = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint_url, config=config
             )
-            try:
-                client = boto3.session.Session().client(
-                    "s3", endpoint_url=endpoint_url, config=config
-                )
-            except BotoCoreError as exc:
-                raise PublishError(f"cannot create an S3 client: {_describe(exc)}") from exc
-        self.client = client
+        except BotoCoreError as exc:
+            raise PublishError(f"cannot create an S3 client: {_describe(exc)}") from exc
 
     def _fail(self, action: str, key: str, exc: Exception) -> PublishError:
         return PublishError(f"{action} s3://{self.bucket}/{key} failed: {_describe(exc)}", key=key)

@@ -65,6 +65,7 @@ from dagfactory.errors import ConfigError, PublishError
 __all__ = [
     "BUILD_MARKER",
     "STATE_NAME",
+    "Applied",
     "Build",
     "FileAction",
     "LocalPublisher",
@@ -92,6 +93,7 @@ STATE_NAME = ".dagfactory/state.json"
 STATE_FORMAT = 1
 URL_SCHEMES = ("s3://bucket/prefix/", "file:///absolute/path/")
 DEFAULT_MAX_WORKERS = 8
+FOREIGN_LINES = 10  # format_text lists at most this many foreign objects
 
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.py")
@@ -635,8 +637,12 @@ class PushResult:
             lines.append(f"  upload  {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
         for a in plan.deletions:
             lines.append(f"  delete  {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
-        for a in plan.foreign:
+        for a in plan.foreign[:FOREIGN_LINES]:
             lines.append(f"  keep    {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
+        if len(plan.foreign) > FOREIGN_LINES:
+            lines.append(
+                f"  keep    ... and {len(plan.foreign) - FOREIGN_LINES} more foreign objects"
+            )
         counts = (
             f"{len(plan.uploads)} to upload, {len(plan.unchanged)} unchanged, "
             f"{len(plan.deletions)} to delete, {len(plan.foreign)} foreign left alone"
@@ -651,7 +657,9 @@ class PushResult:
                 f"{len(self.applied.deleted)} deleted, {len(plan.foreign)} foreign left alone"
             )
         if plan.owned_before is None:
-            lines.append(f"no state object yet at {plan.state_key}: nothing can be deleted")
+            lines.append(
+                f"first push here (no {STATE_NAME} yet): files are added, none can be deleted"
+            )
         return "\n".join(lines)
 
 
