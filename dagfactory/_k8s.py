@@ -72,6 +72,8 @@ _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TOLERATION_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+NODE_SELECTOR_OPERATORS = ("DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn")
+LABEL_SELECTOR_OPERATORS = ("DoesNotExist", "Exists", "In", "NotIn")
 
 #: keys of a pod-settings mapping, in the order they are emitted
 POD_KEYS = (
@@ -94,58 +96,135 @@ POD_KEYS = (
 #: keys a size tier holds besides pod settings
 SIZE_KEYS = ("min_seconds",)
 
-# Volume sources dagfactory knows: Kubernetes YAML key -> (model attribute, model class,
-# {YAML field: (attribute, kind)}). Kinds: name (DNS subdomain), str, bool, int, quantity, items.
-_VOLUME_SOURCES: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
-    "persistentVolumeClaim": (
-        "persistent_volume_claim",
-        "V1PersistentVolumeClaimVolumeSource",
-        {"claimName": ("claim_name", "name"), "readOnly": ("read_only", "bool")},
-    ),
-    "configMap": (
-        "config_map",
-        "V1ConfigMapVolumeSource",
-        {
-            "name": ("name", "name"),
-            "defaultMode": ("default_mode", "int"),
-            "optional": ("optional", "bool"),
-            "items": ("items", "items"),
-        },
-    ),
-    "secret": (
-        "secret",
-        "V1SecretVolumeSource",
-        {
-            "secretName": ("secret_name", "name"),
-            "defaultMode": ("default_mode", "int"),
-            "optional": ("optional", "bool"),
-            "items": ("items", "items"),
-        },
-    ),
-    "emptyDir": (
-        "empty_dir",
-        "V1EmptyDirVolumeSource",
-        {"medium": ("medium", "str"), "sizeLimit": ("size_limit", "quantity")},
-    ),
-    "hostPath": (
-        "host_path",
-        "V1HostPathVolumeSource",
-        {"path": ("path", "str"), "type": ("type", "str")},
-    ),
+# Kubernetes objects dagfactory builds, in the spelling of a pod YAML:
+#   model -> {YAML field: (model attribute, kind, required)}
+# A kind is a scalar check from _SCALARS, another model, or "[kind]" for a list of it.
+# Required fields are the ones the Kubernetes client refuses to construct without, so a
+# missing one is a build error here rather than an import error in Airflow.
+_MODELS: dict[str, dict[str, tuple[str, str, bool]]] = {
+    "V1Toleration": {
+        "key": ("key", "qualified", False),
+        "operator": ("operator", "toleration_operator", False),
+        "value": ("value", "label_value", False),
+        "effect": ("effect", "effect", False),
+        "tolerationSeconds": ("toleration_seconds", "int", False),
+    },
+    "V1Volume": {
+        "name": ("name", "dns_label", True),
+        "persistentVolumeClaim": (
+            "persistent_volume_claim",
+            "V1PersistentVolumeClaimVolumeSource",
+            False,
+        ),
+        "configMap": ("config_map", "V1ConfigMapVolumeSource", False),
+        "secret": ("secret", "V1SecretVolumeSource", False),
+        "emptyDir": ("empty_dir", "V1EmptyDirVolumeSource", False),
+        "hostPath": ("host_path", "V1HostPathVolumeSource", False),
+    },
+    "V1PersistentVolumeClaimVolumeSource": {
+        "claimName": ("claim_name", "dns_subdomain", True),
+        "readOnly": ("read_only", "bool", False),
+    },
+    "V1ConfigMapVolumeSource": {
+        "name": ("name", "dns_subdomain", False),
+        "defaultMode": ("default_mode", "int", False),
+        "optional": ("optional", "bool", False),
+        "items": ("items", "[V1KeyToPath]", False),
+    },
+    "V1SecretVolumeSource": {
+        "secretName": ("secret_name", "dns_subdomain", False),
+        "defaultMode": ("default_mode", "int", False),
+        "optional": ("optional", "bool", False),
+        "items": ("items", "[V1KeyToPath]", False),
+    },
+    "V1EmptyDirVolumeSource": {
+        "medium": ("medium", "str", False),
+        "sizeLimit": ("size_limit", "quantity", False),
+    },
+    "V1HostPathVolumeSource": {
+        "path": ("path", "absolute_path", True),
+        "type": ("type", "str", False),
+    },
+    "V1KeyToPath": {
+        "key": ("key", "str", True),
+        "path": ("path", "str", True),
+        "mode": ("mode", "int", False),
+    },
+    "V1VolumeMount": {
+        "name": ("name", "dns_label", True),
+        "mountPath": ("mount_path", "absolute_path", True),
+        "subPath": ("sub_path", "str", False),
+        "readOnly": ("read_only", "bool", False),
+    },
+    "V1Affinity": {
+        "nodeAffinity": ("node_affinity", "V1NodeAffinity", False),
+        "podAffinity": ("pod_affinity", "V1PodAffinity", False),
+        "podAntiAffinity": ("pod_anti_affinity", "V1PodAntiAffinity", False),
+    },
+    "V1NodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": (
+            "required_during_scheduling_ignored_during_execution",
+            "V1NodeSelector",
+            False,
+        ),
+        "preferredDuringSchedulingIgnoredDuringExecution": (
+            "preferred_during_scheduling_ignored_during_execution",
+            "[V1PreferredSchedulingTerm]",
+            False,
+        ),
+    },
+    "V1NodeSelector": {
+        "nodeSelectorTerms": ("node_selector_terms", "[V1NodeSelectorTerm]", True),
+    },
+    "V1NodeSelectorTerm": {
+        "matchExpressions": ("match_expressions", "[V1NodeSelectorRequirement]", False),
+        "matchFields": ("match_fields", "[V1NodeSelectorRequirement]", False),
+    },
+    "V1NodeSelectorRequirement": {
+        "key": ("key", "qualified", True),
+        "operator": ("operator", "node_operator", True),
+        "values": ("values", "[str]", False),
+    },
+    "V1PreferredSchedulingTerm": {
+        "weight": ("weight", "int", True),
+        "preference": ("preference", "V1NodeSelectorTerm", True),
+    },
+    "V1PodAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": (
+            "required_during_scheduling_ignored_during_execution",
+            "[V1PodAffinityTerm]",
+            False,
+        ),
+        "preferredDuringSchedulingIgnoredDuringExecution": (
+            "preferred_during_scheduling_ignored_during_execution",
+            "[V1WeightedPodAffinityTerm]",
+            False,
+        ),
+    },
+    "V1PodAffinityTerm": {
+        "labelSelector": ("label_selector", "V1LabelSelector", False),
+        "namespaceSelector": ("namespace_selector", "V1LabelSelector", False),
+        "namespaces": ("namespaces", "[dns_label]", False),
+        "topologyKey": ("topology_key", "qualified", True),
+        "matchLabelKeys": ("match_label_keys", "[qualified]", False),
+        "mismatchLabelKeys": ("mismatch_label_keys", "[qualified]", False),
+    },
+    "V1WeightedPodAffinityTerm": {
+        "weight": ("weight", "int", True),
+        "podAffinityTerm": ("pod_affinity_term", "V1PodAffinityTerm", True),
+    },
+    "V1LabelSelector": {
+        "matchLabels": ("match_labels", "labels", False),
+        "matchExpressions": ("match_expressions", "[V1LabelSelectorRequirement]", False),
+    },
+    "V1LabelSelectorRequirement": {
+        "key": ("key", "qualified", True),
+        "operator": ("operator", "label_operator", True),
+        "values": ("values", "[str]", False),
+    },
 }
-_MOUNT_FIELDS = {
-    "name": ("name", "str"),
-    "mountPath": ("mount_path", "str"),
-    "subPath": ("sub_path", "str"),
-    "readOnly": ("read_only", "bool"),
-}
-_TOLERATION_FIELDS = {
-    "key": ("key", "str"),
-    "operator": ("operator", "str"),
-    "value": ("value", "str"),
-    "effect": ("effect", "str"),
-    "tolerationSeconds": ("toleration_seconds", "int"),
-}
+_MODELS["V1PodAntiAffinity"] = _MODELS["V1PodAffinity"]
+_VOLUME_SOURCES = [k for k in _MODELS["V1Volume"] if k != "name"]
 _SECRET_FIELDS = ("deploy_type", "deploy_target", "secret", "key")
 
 
@@ -290,41 +369,53 @@ def _choice(value: Any, choices: tuple[str, ...], key: str) -> str:
 # -- normalisation of one layer -----------------------------------------------------------------
 
 
-def _fields(
-    raw: Any, spec: Mapping[str, tuple[str, str]], key: str, escape: bool
-) -> dict[str, Any]:
-    """A k8s-YAML mapping with known camelCase fields -> {attribute: value}."""
+def _absolute_path(value: Any, key: str) -> str:
+    value = _string(value, key)
+    if not value.startswith("/"):
+        raise PodSettingsError(f"{value!r} is not an absolute path", key)
+    return value
+
+
+_SCALARS: dict[str, Any] = {
+    "str": _string,
+    "int": _int,
+    "bool": _bool,
+    "quantity": lambda v, k: quantity(v, k),
+    "absolute_path": _absolute_path,
+    "dns_label": lambda v, k: _dns_label(v, k, "name"),
+    "dns_subdomain": lambda v, k: _dns_subdomain(v, k, "name"),
+    "qualified": lambda v, k: qualified_name(v, k),
+    "label_value": lambda v, k: label_value(v, k),
+    "labels": lambda v, k: {n: x for n, x in _labels(v, k).items() if x is not None},
+    "toleration_operator": lambda v, k: _choice(v, TOLERATION_OPERATORS, k),
+    "effect": lambda v, k: _choice(v, TOLERATION_EFFECTS, k),
+    "node_operator": lambda v, k: _choice(v, NODE_SELECTOR_OPERATORS, k),
+    "label_operator": lambda v, k: _choice(v, LABEL_SELECTOR_OPERATORS, k),
+}
+
+
+def _model(model: str, raw: Any, key: str) -> dict[str, Any]:
+    """A Kubernetes object in pod-YAML spelling -> {model attribute: checked value}."""
+    fields = _MODELS[model]
     raw = _mapping(raw, key)
-    _unknown(raw, list(spec), key)
+    _unknown(raw, list(fields), key)
     out: dict[str, Any] = {}
-    for name, value in raw.items():
-        attr, kind = spec[name]
-        sub = f"{key}.{name}"
+    for name, (attr, kind, required) in fields.items():
+        value = raw.get(name)
         if value is None:
+            if required:
+                raise PodSettingsError(f"{name} is required here", f"{key}.{name}")
             continue
-        if kind == "str":
-            out[attr] = _string(value, sub)
-        elif kind == "name":
-            out[attr] = _dns_subdomain(value, sub, "name")
-        elif kind == "bool":
-            out[attr] = _bool(value, sub)
-        elif kind == "int":
-            out[attr] = _int(value, sub)
-        elif kind == "quantity":
-            out[attr] = quantity(value, sub)
-        elif kind == "items":
-            items = []
-            for i, item in enumerate(_list(value, sub)):
-                items.append(
-                    _fields(
-                        item,
-                        {"key": ("key", "str"), "path": ("path", "str"), "mode": ("mode", "int")},
-                        f"{sub}[{i}]",
-                        escape,
-                    )
-                )
-            out[attr] = items
+        out[attr] = _value(kind, value, f"{key}.{name}")
     return out
+
+
+def _value(kind: str, value: Any, key: str) -> Any:
+    if kind.startswith("["):
+        return [_value(kind[1:-1], v, f"{key}[{i}]") for i, v in enumerate(_list(value, key))]
+    if kind in _MODELS:
+        return _model(kind, value, key)
+    return _SCALARS[kind](value, key)
 
 
 def _resources(raw: Any, key: str) -> dict[str, dict[str, str]]:
@@ -355,51 +446,23 @@ def _labels(raw: Any, key: str) -> dict[str, str]:
 
 
 def _toleration(raw: Any, key: str) -> dict[str, Any]:
-    out = _fields(raw, _TOLERATION_FIELDS, key, False)
-    if out.get("key"):
-        qualified_name(out["key"], f"{key}.key", "toleration key")
-    if "operator" in out:
-        _choice(out["operator"], TOLERATION_OPERATORS, f"{key}.operator")
-    if "effect" in out:
-        _choice(out["effect"], TOLERATION_EFFECTS, f"{key}.effect")
-    if "value" in out:
-        if out.get("operator") == "Exists" and out["value"]:
-            raise PodSettingsError(
-                "a toleration with operator Exists takes no value", f"{key}.value"
-            )
-        label_value(out["value"], f"{key}.value")
+    out = _model("V1Toleration", raw, key)
+    if out.get("operator") == "Exists" and out.get("value"):
+        raise PodSettingsError("a toleration with operator Exists takes no value", f"{key}.value")
     return out
 
 
-def _volume(raw: Any, key: str, escape: bool) -> dict[str, Any]:
-    raw = _mapping(raw, key)
-    _unknown(raw, ["name", *_VOLUME_SOURCES], key)
-    if "name" not in raw:
-        raise PodSettingsError("a volume needs a name", f"{key}.name")
-    name = _dns_label(raw["name"], f"{key}.name", "volume name")
-    sources = [s for s in _VOLUME_SOURCES if s in raw]
-    if len(sources) != 1:
+def _volume(raw: Any, key: str) -> dict[str, Any]:
+    out = _model("V1Volume", raw, key)
+    if len(out) != 2:  # the name and one source
         raise PodSettingsError(
             f"a volume needs exactly one source out of {', '.join(_VOLUME_SOURCES)}", key
         )
-    (source,) = sources
-    attr, cls, spec = _VOLUME_SOURCES[source]
-    return {
-        "name": name,
-        "source": attr,
-        "class": cls,
-        "args": _fields(raw[source] or {}, spec, f"{key}.{source}", escape),
-    }
+    return out
 
 
 def _mount(raw: Any, key: str, escape: bool) -> dict[str, Any]:
-    out = _fields(raw, _MOUNT_FIELDS, key, escape)
-    for required in ("name", "mountPath"):
-        if _MOUNT_FIELDS[required][0] not in out:
-            raise PodSettingsError(f"a volume mount needs {required}", f"{key}.{required}")
-    _dns_label(out["name"], f"{key}.name", "volume name")
-    if not out["mount_path"].startswith("/"):
-        raise PodSettingsError("mountPath must be an absolute path", f"{key}.mountPath")
+    out = _model("V1VolumeMount", raw, key)
     if escape and "sub_path" in out:  # sub_path is an Airflow template field of V1VolumeMount
         out["sub_path"] = jinja_escape(out["sub_path"])
     return out
@@ -504,14 +567,11 @@ def normalize_pod(
         elif name == "tolerations":
             out[name] = [_toleration(v, f"{sub}[{i}]") for i, v in enumerate(_list(value, sub))]
         elif name == "affinity":
-            # Passed through in Kubernetes' own spelling; the operator and the executor's
-            # pod deserialiser turn it into V1Affinity. Only its shape is checked here.
-            _unknown(_mapping(value, sub), ("nodeAffinity", "podAffinity", "podAntiAffinity"), sub)
-            out[name] = _plain(value, sub)
+            out[name] = _model("V1Affinity", value, sub)
         elif name == "secrets":
             out[name] = [_secret(v, f"{sub}[{i}]") for i, v in enumerate(_list(value, sub))]
         elif name == "volumes":
-            out[name] = [_volume(v, f"{sub}[{i}]", escape) for i, v in enumerate(_list(value, sub))]
+            out[name] = [_volume(v, f"{sub}[{i}]") for i, v in enumerate(_list(value, sub))]
         elif name == "volume_mounts":
             out[name] = [_mount(v, f"{sub}[{i}]", escape) for i, v in enumerate(_list(value, sub))]
     return out
@@ -521,20 +581,9 @@ def _escaped(text: str, escape: bool) -> str:
     return jinja_escape(text) if escape else text
 
 
-def _plain(value: Any, key: str) -> Any:
-    """Plain YAML data only (str/int/float/bool/None, lists, string-keyed mappings)."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, list):
-        return [_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, Mapping):
-        return {k: _plain(v, f"{key}.{k}") for k, v in _mapping(value, key).items()}
-    raise PodSettingsError(f"unsupported value {_describe(value)}", key)
-
-
 _SUFFIX = {
     **{s: 1024**i for i, s in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-    **{s: 1000**i for i, s in enumerate(("", "k", "M", "G", "T", "P", "E"))},
+    **{s: 1000**i for i, s in enumerate(("", "k", "M", "G", "T", "P", "E")) if s},
     "n": Decimal("1e-9"),
     "u": Decimal("1e-6"),
     "m": Decimal("1e-3"),
@@ -613,20 +662,18 @@ def resources_call(resources: Mapping[str, Mapping[str, str]]) -> Call | None:
     return _k8s("V1ResourceRequirements", limits=limits, requests=requests)
 
 
-def _toleration_call(toleration: Mapping[str, Any]) -> Call:
-    return _k8s("V1Toleration", **{k: toleration[k] for k in sorted(toleration)})
+def model_call(model: str, value: Mapping[str, Any]) -> Call:
+    """``k8s.<model>(...)`` for a value checked by ``_model``, nested objects included."""
+    kinds = {attr: kind for attr, kind, _ in _MODELS[model].values()}
+    return _k8s(model, **{attr: _call_value(kinds[attr], value[attr]) for attr in sorted(value)})
 
 
-def _volume_call(volume: Mapping[str, Any]) -> Call:
-    args = dict(volume["args"])
-    if "items" in args:
-        args["items"] = [_k8s("V1KeyToPath", **item) for item in args["items"]]
-    source = _k8s(volume["class"], **{k: args[k] for k in sorted(args)})
-    return _k8s("V1Volume", name=volume["name"], **{volume["source"]: source})
-
-
-def _mount_call(mount: Mapping[str, Any]) -> Call:
-    return _k8s("V1VolumeMount", **{k: mount[k] for k in sorted(mount)})
+def _call_value(kind: str, value: Any) -> Any:
+    if kind.startswith("["):
+        return [_call_value(kind[1:-1], v) for v in value]
+    if kind in _MODELS:
+        return model_call(kind, value)
+    return value
 
 
 def env_calls(env: Mapping[str, str]) -> list[Call]:
@@ -663,18 +710,20 @@ def pod_operator_kwargs(pod: Mapping[str, Any], env: Mapping[str, str]) -> list[
     if pod.get("node_selector"):
         kwargs.append(("node_selector", dict(pod["node_selector"])))
     if pod.get("tolerations"):
-        kwargs.append(("tolerations", [_toleration_call(t) for t in pod["tolerations"]]))
+        kwargs.append(("tolerations", [model_call("V1Toleration", t) for t in pod["tolerations"]]))
     if pod.get("affinity"):
-        kwargs.append(("affinity", dict(pod["affinity"])))
+        kwargs.append(("affinity", model_call("V1Affinity", pod["affinity"])))
     all_env = {**env, **(pod.get("env_vars") or {})}
     if all_env:
         kwargs.append(("env_vars", env_calls(all_env)))
     if pod.get("secrets"):
         kwargs.append(("secrets", [_secret_call(s) for s in pod["secrets"]]))
     if pod.get("volumes"):
-        kwargs.append(("volumes", [_volume_call(v) for v in pod["volumes"]]))
+        kwargs.append(("volumes", [model_call("V1Volume", v) for v in pod["volumes"]]))
     if pod.get("volume_mounts"):
-        kwargs.append(("volume_mounts", [_mount_call(m) for m in pod["volume_mounts"]]))
+        kwargs.append(
+            ("volume_mounts", [model_call("V1VolumeMount", m) for m in pod["volume_mounts"]])
+        )
     if pod.get("labels"):
         kwargs.append(("labels", dict(pod["labels"])))
     if pod.get("annotations"):
@@ -691,8 +740,8 @@ def pod_override(pod: Mapping[str, Any]) -> Call:
     """
     env = env_calls(pod.get("env_vars") or {})
     env_from: list[Call] = []
-    volumes = [_volume_call(v) for v in pod.get("volumes") or ()]
-    mounts = [_mount_call(m) for m in pod.get("volume_mounts") or ()]
+    volumes = [model_call("V1Volume", v) for v in pod.get("volumes") or ()]
+    mounts = [model_call("V1VolumeMount", m) for m in pod.get("volume_mounts") or ()]
     for index, secret in enumerate(pod.get("secrets") or ()):
         if secret["deploy_type"] == "env" and secret["key"] is not None:
             selector = _k8s("V1SecretKeySelector", name=secret["secret"], key=secret["key"])
@@ -733,8 +782,8 @@ def pod_override(pod: Mapping[str, Any]) -> Call:
         "V1PodSpec",
         containers=[container],
         node_selector=dict(pod["node_selector"]) if pod.get("node_selector") else None,
-        tolerations=[_toleration_call(t) for t in pod.get("tolerations") or ()] or None,
-        affinity=dict(pod["affinity"]) if pod.get("affinity") else None,
+        tolerations=[model_call("V1Toleration", t) for t in pod.get("tolerations") or ()] or None,
+        affinity=model_call("V1Affinity", pod["affinity"]) if pod.get("affinity") else None,
         volumes=volumes or None,
         image_pull_secrets=[
             _k8s("V1LocalObjectReference", name=n) for n in pod.get("image_pull_secrets") or ()

@@ -344,3 +344,40 @@ def test_hostile_names_survive_as_pod_arguments(tmp_path):
             task = dag.get_task(task_spec.task_id)
             rendered = task.render_template(task.arguments, {}, dag.get_template_env())
             assert rendered == list(task_spec.argv[1:])
+
+
+def _docs_config(tmp_path: Path) -> Path:
+    """The configuration example of docs/routing.md, as a file."""
+    text = (SHOP.parent.parent / "docs" / "routing.md").read_text()
+    block = text.split("### Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "dagfactory.yml"
+    path.write_text(block)
+    return path
+
+
+@pytest.mark.parametrize("mode", ["pod_operator", "executor"])
+def test_the_documented_config_builds_pods_airflow_loads(tmp_path, shop_manifest, mode):
+    from airflow.executors import executor_loader
+
+    config = load_config(
+        _docs_config(tmp_path),
+        {"routing.kubernetes.mode": mode, "routing.executors": EXECUTORS.split(",")},
+    )
+    result = build(shop_manifest, tmp_path / "dags", config)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__CORE__EXECUTOR", EXECUTORS)
+        patch.setattr(executor_loader, "_executor_names", [])
+        dagbag = load_dagbag(result.out_dir)
+    assert dagbag.import_errors == {}
+    task = _task(dagbag, result, META)
+    if mode == "pod_operator":
+        pod = task.build_pod_request_obj(context=None, dry_run=True)
+    else:
+        pod = _executor_pod(task)
+    (container,) = [c for c in pod.spec.containers if c.name == "base"]
+    assert container.resources.requests == {"cpu": "250m", "memory": "512Mi"}  # default_size
+    mounts = {m.mount_path for m in container.volume_mounts}
+    assert {"/scratch", "/secrets/gcp"} <= mounts
+    assert _env(container)["DBT_PASSWORD"] == ("secret", "warehouse", "password")
+    assert _affinity_keys(pod) == [ARCH]
+    assert _sanitized(pod)["kind"] == "Pod"

@@ -331,6 +331,38 @@ BAD_POD_SETTINGS = [
         "absolute path",
     ),
     ({"resources": {}}, "resources", "did you mean 'container_resources'"),
+    (
+        {"volumes": [{"name": "data", "persistentVolumeClaim": {"readOnly": True}}]},
+        "volumes[0].persistentVolumeClaim.claimName",
+        "claimName is required here",
+    ),
+    (
+        {"volumes": [{"name": "data", "hostPath": {"path": "data"}}]},
+        "volumes[0].hostPath.path",
+        "not an absolute path",
+    ),
+    (
+        {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{}]}}},
+        "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey",
+        "topologyKey is required here",
+    ),
+    (
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "a", "operator": "Is"}]}
+                        ]
+                    }
+                }
+            }
+        },
+        "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+        ".nodeSelectorTerms[0].matchExpressions[0].operator",
+        "'Is' is not one of DoesNotExist, Exists, Gt, In, Lt, NotIn",
+    ),
+    ({"affinity": {"nodeAfinity": {}}}, "affinity.nodeAfinity", "did you mean 'nodeAffinity'"),
     ({"image": "ghcr.io/x y"}, "image", "not a valid image reference"),
 ]
 
