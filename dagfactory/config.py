@@ -130,7 +130,10 @@ class RoutingConfig:
 
 @dataclass(frozen=True)
 class GroupConfig:
+    """Settings of one group's DAG (``groups: {<name>: ...}``); see docs/schedules.md."""
+
     owner: str | None = None
+    #: cron or preset; must agree with any ``meta.dagfactory.schedule`` of the group's nodes
     schedule: str | None = None
     tags: tuple[str, ...] = ()
 
@@ -140,9 +143,9 @@ class Config:
     team: str | None = None  # default: the dbt project name
     project: str | None = None  # default: the dbt project name from the manifest
     group_by: str | None = None  # default: "group" when the manifest defines groups, else "folder"
-    airflow_version: str = "3"
-    cross_dag: str = "assets"
-    group_cycles: str = "error"
+    airflow_version: str = "3"  # "2": Airflow 2.10 names (dagfactory/_airflow_api.py)
+    cross_dag: str = "assets"  # assets | asset_or_time | sensors (docs/schedules.md)
+    group_cycles: str = "error"  # error | merge: groups on a cycle become one DAG
     dbt: DbtConfig = field(default_factory=DbtConfig)
     dag_defaults: DagDefaults = field(default_factory=DagDefaults)
     task_defaults: TaskDefaults = field(default_factory=TaskDefaults)
