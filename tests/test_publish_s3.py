@@ -241,6 +241,27 @@ def test_fault_on_kth_put_fails_cleanly_and_rerun_converges(
     assert s3_backend.proxy.count("PUT") == s3_backend.proxy.count("DELETE") == 0
 
 
+@pytest.mark.filterwarnings("ignore:'get_text_stream' is deprecated:DeprecationWarning")
+def test_cli_push_exits_non_zero_on_a_fault(s3_backend: S3Backend, builds: Builds, monkeypatch):
+    from click.testing import CliRunner
+
+    from dagfactory.cli import cli
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    bucket = s3_backend.new_bucket()
+    s3_backend.proxy.inject(Fault(nth=2, mode="drop"))
+    argv = ["push", str(builds.build(SHOP_BASE)), f"s3://{bucket}/dags/"]
+    result = CliRunner().invoke(cli, [*argv, "--endpoint-url", s3_backend.endpoint_url])
+    assert result.exit_code == 1
+    assert "nothing deleted" in result.stderr
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("  not uploaded: "))
+    missing = line.removeprefix("  not uploaded: ").split(", ")
+    s3_backend.proxy.reset()
+    result = CliRunner().invoke(cli, [*argv, "--endpoint-url", s3_backend.endpoint_url])
+    assert result.exit_code == 0, result.output
+    assert sorted(k.rsplit("/", 1)[1] for k in put_keys(s3_backend, ".py")) == missing
+
+
 @pytest.mark.parametrize("mode", ["500", "drop", "drop-after"])
 def test_transient_fault_is_retried(s3_backend: S3Backend, builds: Builds, mode: str):
     """One bad answer (even after the server stored the object) is absorbed by botocore's
