@@ -211,6 +211,10 @@ def _kubernetes_pod_call(task: TaskSpec, config: Config) -> tuple[_Import, list[
     """
     kubernetes = config.routing.kubernetes
     pod = task.route.pod or {}
+    if not pod.get("image"):  # routing checks this; a hand-made Route may not have
+        raise RenderError(
+            "a KubernetesPodOperator task needs an image", unique_id=task.unique_ids[0]
+        )
     arguments = [jinja_escape(arg) for arg in task.argv[1:]]
     if config.dbt.vars:
         vars_json = orjson.dumps(dict(config.dbt.vars), option=orjson.OPT_SORT_KEYS).decode()
