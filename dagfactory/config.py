@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -22,6 +23,7 @@ from dagfactory.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE_NAME",
+    "TASK_SETTING_CHECKS",
     "CeleryConfig",
     "Config",
     "DagDefaults",
@@ -71,13 +73,42 @@ class DagDefaults:
 
 @dataclass(frozen=True)
 class TaskDefaults:
-    """Per-task settings; ``meta.dagfactory`` on a node overrides them for that node."""
+    """Per-task settings; ``meta.dagfactory`` on a node overrides them for that node.
+
+    They become the operator's ``retries``, ``retry_delay``, ``execution_timeout``,
+    ``pool`` and ``pool_slots``; a pool must exist in Airflow (``airflow pools set``).
+    """
 
     retries: int | None = None
     retry_delay_seconds: float | None = None
     execution_timeout_seconds: float | None = None
     pool: str | None = None
     pool_slots: int | None = None
+
+    def __post_init__(self) -> None:
+        for key, (check, wanted) in TASK_SETTING_CHECKS.items():
+            value = getattr(self, key)
+            if value is not None and not check(value):
+                raise ConfigError(f"expected {wanted}, got {value!r}", key=f"task_defaults.{key}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: Task settings (``task_defaults.<key>`` and per node ``meta.dagfactory.<key>``) and the
+#: check each value must pass: key -> (check, what is expected).
+TASK_SETTING_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "retries": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    "retry_delay_seconds": (lambda v: _is_number(v) and v >= 0, "a non-negative number"),
+    "execution_timeout_seconds": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "pool": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
+    "pool_slots": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import orjson
 from dagfactory import _airflow_api, _k8s
 from dagfactory._pysrc import Call, Raw, jinja_escape, literal
 from dagfactory._version import __version__
-from dagfactory.config import Config
+from dagfactory.config import TASK_SETTING_CHECKS, Config
 from dagfactory.errors import OutputError, RenderError
 from dagfactory.specs import DagSpec, SensorSpec, TaskSpec
 
@@ -103,23 +103,37 @@ def _timedelta(seconds: float) -> Call:
     return Call("datetime.timedelta", (), (("seconds", seconds),))
 
 
+def _task_setting(task: TaskSpec, config: Config, key: str) -> Any:
+    """``meta.dagfactory.<key>`` of the task's node, checked, else ``task_defaults.<key>``."""
+    value = task.settings.get(key)
+    if value is None:
+        return getattr(config.task_defaults, key)
+    check, wanted = TASK_SETTING_CHECKS[key]
+    if not check(value):
+        raise RenderError(
+            f"expected {wanted}, got {value!r}",
+            unique_id=task.unique_ids[0],
+            key=f"meta.dagfactory.{key}",
+        )
+    return value
+
+
 def _task_settings(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
-    defaults = config.task_defaults
-    own = task.settings
+    """Retries, retry delay, timeout and pool: the node's ``meta.dagfactory`` beats config."""
     kwargs: list[tuple[str, Any]] = []
-    retries = own.get("retries", defaults.retries)
+    retries = _task_setting(task, config, "retries")
     if retries is not None:
         kwargs.append(("retries", int(retries)))
-    delay = own.get("retry_delay_seconds", defaults.retry_delay_seconds)
+    delay = _task_setting(task, config, "retry_delay_seconds")
     if delay is not None:
         kwargs.append(("retry_delay", _timedelta(float(delay))))
-    timeout = own.get("execution_timeout_seconds", defaults.execution_timeout_seconds)
+    timeout = _task_setting(task, config, "execution_timeout_seconds")
     if timeout is not None:
         kwargs.append(("execution_timeout", _timedelta(float(timeout))))
-    pool = own.get("pool", defaults.pool)
+    pool = _task_setting(task, config, "pool")
     if pool is not None:
         kwargs.append(("pool", str(pool)))
-    pool_slots = own.get("pool_slots", defaults.pool_slots)
+    pool_slots = _task_setting(task, config, "pool_slots")
     if pool_slots is not None:
         kwargs.append(("pool_slots", int(pool_slots)))
     return kwargs
