@@ -6,6 +6,7 @@ stderr and the error's exit code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -165,32 +166,45 @@ def build(
             click.echo(push_result.format_text())
 
 
+class _ProgressBar:
+    """A one-line bar on stderr for pushes to a terminal; always ends its line."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def __call__(self, key: str, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {key[-40:]:40}"
+        )
+        self.open = done != total
+        sys.stderr.write("" if self.open else "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.open:
+            sys.stderr.write("\n")
+            self.open = False
+
+
 def _push(out_dir, url, team, project, dry_run, endpoint_url, fmt):
     from dagfactory.publish import push
 
-    progress = None
-    stream = click.get_text_stream("stderr")
-    if fmt == "text" and stream.isatty():
-
-        def progress(key: str, done: int, total: int) -> None:
-            width = 30
-            filled = width * done // max(total, 1)
-            stream.write(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {key[-40:]:40}"
-            )
-            if done == total:
-                stream.write("\n")
-            stream.flush()
-
-    return push(
-        Path(out_dir),
-        url,
-        team=team,
-        project=project,
-        dry_run=dry_run,
-        endpoint_url=endpoint_url,
-        progress=progress,
-    )
+    bar = _ProgressBar() if fmt == "text" and sys.stderr.isatty() else None
+    try:
+        return push(
+            Path(out_dir),
+            url,
+            team=team,
+            project=project,
+            dry_run=dry_run,
+            endpoint_url=endpoint_url,
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()  # a failed push must not leave the error on the bar's line
 
 
 @cli.command("push")

@@ -11,10 +11,6 @@ from s3servers import SHOP_BASE, Builds
 
 from dagfactory.cli import cli
 
-# cli._push calls click.get_text_stream, deprecated since Click 8.5; pyproject turns
-# DeprecationWarnings raised in dagfactory.* into errors. Drop this once cli.py stops using it.
-pytestmark = pytest.mark.filterwarnings("ignore:'get_text_stream' is deprecated:DeprecationWarning")
-
 
 @pytest.fixture
 def bucket_url(tmp_path: Path) -> str:

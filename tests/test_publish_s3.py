@@ -241,7 +241,6 @@ def test_fault_on_kth_put_fails_cleanly_and_rerun_converges(
     assert s3_backend.proxy.count("PUT") == s3_backend.proxy.count("DELETE") == 0
 
 
-@pytest.mark.filterwarnings("ignore:'get_text_stream' is deprecated:DeprecationWarning")
 def test_cli_push_exits_non_zero_on_a_fault(s3_backend: S3Backend, builds: Builds, monkeypatch):
     from click.testing import CliRunner
 
