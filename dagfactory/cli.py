@@ -68,6 +68,14 @@ def format_build_summary(result: Any) -> str:
         f"estimated DAG-processor cost: ~{result.estimated_parse_loop_seconds:.2f} s per parse loop"
     )
     lines.append(f"cross_dag: {result.config.cross_dag}")
+    for dag in result.dags:  # the exceptions to the default runner, each with its reason
+        for task in dag.tasks:
+            route = task.route
+            if route.runner != result.config.routing.default and not route.forced:
+                size = f", size {route.size}" if route.size else ""
+                lines.append(
+                    f"  {dag.dag_id}.{task.task_id}: {route.runner} ({route.reason}{size})"
+                )
     for dag in result.dags:
         if dag.merged_groups:
             lines.append(

@@ -128,6 +128,7 @@ class DagSpec:
                     "resource_type": t.resource_type,
                     "runner": t.route.runner,
                     "reason": t.route.reason,
+                    "size": t.route.size,
                     "selector": t.selector,
                     "upstream": list(t.upstream),
                     "inlets": list(t.inlets),
