@@ -89,13 +89,49 @@ def _start_date(value: str) -> Call:
     )
 
 
+#: Jinja block that shell-quotes what it renders, like ``shlex.quote`` inside ``'...'``
+_SHELL_QUOTED_OPEN = """'{% filter replace("'", "'\\"'\\"'") %}"""
+_SHELL_QUOTED_CLOSE = "{% endfilter %}'"
+_TEMPLATE_SLOT = "\x00dagfactory-template-{}\x00"
+
+
+def _vars_json(vars: Mapping[str, Any]) -> str:
+    """The ``--vars`` JSON, as Jinja source: templates render, everything else stays text.
+
+    A string holding ``{{`` or ``{%`` is an Airflow template; it is rendered inside
+    ``{% filter tojson %}``, so whatever it renders to (quotes, backslashes, newlines)
+    arrives as one JSON string. Everything else is JSON made here: it holds no ``{{`` or
+    ``{%`` (such strings are templates), and a ``{#`` in it is escaped for Jinja.
+    """
+    templates: list[str] = []
+
+    def slot(value: Any) -> Any:
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            templates.append(value)
+            return _TEMPLATE_SLOT.format(len(templates) - 1)
+        if isinstance(value, Mapping):
+            return {str(k): slot(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [slot(v) for v in value]
+        return value
+
+    text = orjson.dumps(slot(vars), option=orjson.OPT_SORT_KEYS).decode()
+    text = text.replace("{#", "{{ '{#' }}")
+    for index, template in enumerate(templates):
+        placeholder = orjson.dumps(_TEMPLATE_SLOT.format(index)).decode()
+        text = text.replace(placeholder, f"{{% filter tojson %}}{template}{{% endfilter %}}", 1)
+    return text
+
+
 def _bash_command(argv: Iterable[str], config: Config) -> str:
     quoted = " ".join(jinja_escape(shlex.quote(arg)) for arg in argv)
     if config.dbt.vars:
         # Vars are the one place where Airflow templates are wanted ({{ ds }}): they come
-        # from the team's own config, not from the manifest.
-        vars_json = orjson.dumps(dict(config.dbt.vars), option=orjson.OPT_SORT_KEYS).decode()
-        quoted += " --vars " + shlex.quote(vars_json)
+        # from the team's own config, not from the manifest. What a template renders
+        # ({{ params.x }}, {{ dag_run.conf[...] }}) may hold a quote, so the quoting for the
+        # shell happens after rendering, in Jinja, never around the unrendered text.
+        vars_json = _vars_json(config.dbt.vars)
+        quoted += f" --vars {_SHELL_QUOTED_OPEN}{vars_json}{_SHELL_QUOTED_CLOSE}"
     return quoted
 
 
