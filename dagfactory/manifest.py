@@ -172,7 +172,7 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
-    return tuple(str(v) for v in value)
+    return tuple(map(str, value))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -253,7 +253,18 @@ def _groups(raw_groups: Any) -> dict[str, DbtGroup]:
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read ``manifest.json`` (dbt schema v4 to v12) into a :class:`Manifest`."""
-    path = Path(path)
+    # The GC stays paused until the raw JSON is gone: re-enabled any earlier, its first
+    # passes would walk the million objects orjson just made (most of a plain parse's time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_manifest(Path(path))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_manifest(path: Path) -> Manifest:
     raw = _read_json(path, "manifest")
     if not isinstance(raw, dict):
         raise ManifestError("manifest is not a JSON object", path=str(path))
