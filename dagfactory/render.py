@@ -311,8 +311,11 @@ def _schedule(spec: DagSpec) -> Any:
     return Call("AssetOrTimeSchedule", (), (("timetable", timetable), ("assets", assets)))
 
 
-def _sensor_kwargs(sensor: SensorSpec) -> list[tuple[str, Any]]:
-    """The ExternalTaskSensor of ``cross_dag: sensors``: deferrable, fails with upstream."""
+def _sensor_kwargs(sensor: SensorSpec, config: Config) -> list[tuple[str, Any]]:
+    """The ExternalTaskSensor of ``cross_dag: sensors``: deferrable, fails with upstream.
+
+    It retries like the dbt tasks (``task_defaults``): a sensor is cheap to run again.
+    """
     kwargs: list[tuple[str, Any]] = [
         ("task_id", sensor.task_id),
         ("external_dag_id", sensor.external_dag_id),
@@ -325,6 +328,11 @@ def _sensor_kwargs(sensor: SensorSpec) -> list[tuple[str, Any]]:
         ("failed_states", ["failed", "upstream_failed"]),
         ("deferrable", True),
     ]
+    defaults = config.task_defaults
+    if defaults.retries is not None:
+        kwargs.append(("retries", defaults.retries))
+    if defaults.retry_delay_seconds is not None:
+        kwargs.append(("retry_delay", _timedelta(defaults.retry_delay_seconds)))
     return kwargs
 
 
@@ -399,7 +407,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
             {
                 "var": f"s{index}",
                 "operator": _airflow_api.locate("ExternalTaskSensor", version)[1],
-                "kwargs": _localized(_sensor_kwargs(sensor), version, used),
+                "kwargs": _localized(_sensor_kwargs(sensor, config), version, used),
             }
         )
     for index, task in enumerate(spec.tasks):

@@ -141,25 +141,16 @@ def _wait(what: str, condition, airflow: _Airflow, deadline: float, every: float
         time.sleep(every)
 
 
-@pytest.fixture
-def shop_dags(tmp_path, shop_manifest) -> tuple[Path, object]:
-    config_file = tmp_path / "dagfactory.yml"
-    config_file.write_text(
-        "dbt:\n"
-        "  executable: 'true'\n"  # every task succeeds at once
-        "dag_defaults:\n"
-        "  schedule: null\n"  # roots run only when triggered
-    )
+def _build_shop(folder: Path, manifest: Path, config_text: str):
+    config_file = folder / "dagfactory.yml"
+    config_file.write_text(config_text)
     config = load_config(config_file, {"routing.force": "celery"})
-    dags = tmp_path / "dags"
-    result = build(shop_manifest, dags, config)
-    return dags, result
+    return build(manifest, folder / "dags", config)
 
 
-@pytest.fixture
-def airflow(tmp_path, shop_dags) -> Iterator[_Airflow]:
-    dags, _ = shop_dags
-    home = tmp_path / "airflow-home"
+@contextlib.contextmanager
+def _running_airflow(folder: Path, dags: Path, *, triggerer: bool = False) -> Iterator[_Airflow]:
+    home = folder / "airflow-home"
     home.mkdir()
     api_port = _free_port()
     running = _Airflow(home, _airflow_env(home, dags, api_port))
@@ -170,9 +161,44 @@ def airflow(tmp_path, shop_dags) -> Iterator[_Airflow]:
         running.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(api_port))
         running.start("scheduler", "scheduler", "--skip-serve-logs")
         running.start("dag-processor", "dag-processor")
+        if triggerer:  # deferrable sensors wait in the triggerer
+            running.start("triggerer", "triggerer", "--skip-serve-logs")
         yield running
     finally:
         running.stop()
+
+
+def _wait_until_parsed(airflow: _Airflow, dag_ids: set[str], deadline: float) -> None:
+    def parsed() -> bool:
+        try:
+            rows = airflow.query("SELECT dag_id FROM serialized_dag")
+        except sqlite3.OperationalError:
+            return False
+        return {dag_id for (dag_id,) in rows} >= dag_ids
+
+    _wait("the DAG processor to serialize every DAG", parsed, airflow, deadline)
+    airflow.cli("dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^shop__")
+    assert airflow.query("SELECT dag_id FROM dag WHERE is_paused") == []
+
+
+@pytest.fixture
+def shop_dags(tmp_path, shop_manifest) -> tuple[Path, object]:
+    result = _build_shop(
+        tmp_path,
+        shop_manifest,
+        "dbt:\n"
+        "  executable: 'true'\n"  # every task succeeds at once
+        "dag_defaults:\n"
+        "  schedule: null\n",  # roots run only when triggered
+    )
+    return tmp_path / "dags", result
+
+
+@pytest.fixture
+def airflow(tmp_path, shop_dags) -> Iterator[_Airflow]:
+    dags, _ = shop_dags
+    with _running_airflow(tmp_path, dags) as running:
+        yield running
 
 
 def _downstream_of(result, root: str) -> set[str]:
@@ -196,19 +222,9 @@ def test_triggering_the_root_dag_runs_every_downstream_dag_through_assets(airflo
     downstream = _downstream_of(result, ROOT)
     assert {"shop__staging", "shop__sales", "shop__marketing", "shop__finance"} <= downstream
 
-    def parsed() -> bool:
-        try:
-            rows = airflow.query("SELECT dag_id FROM serialized_dag")
-        except sqlite3.OperationalError:
-            return False
-        return {dag_id for (dag_id,) in rows} >= expected
-
     started = time.monotonic()
-    _wait("the DAG processor to serialize every DAG", parsed, airflow, deadline)
-    print(f"serialized after {time.monotonic() - started:.1f} s")
-    airflow.cli("dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^shop__")
-    paused = airflow.query("SELECT dag_id FROM dag WHERE is_paused")
-    assert paused == []
+    _wait_until_parsed(airflow, expected, deadline)
+    print(f"serialized and unpaused after {time.monotonic() - started:.1f} s")
     airflow.cli("dags", "trigger", ROOT)
 
     def runs() -> dict[str, set[tuple[str, str]]]:
@@ -238,3 +254,88 @@ def test_triggering_the_root_dag_runs_every_downstream_dag_through_assets(airflo
     assert all(dag_id not in found for dag_id in not_downstream)
     failed = airflow.query("SELECT dag_id, task_id FROM task_instance WHERE state != 'success'")
     assert failed == []
+
+
+SENSOR_CONFIG = """\
+cross_dag: sensors
+dbt:
+  executable: 'true'
+dag_defaults:
+  max_active_runs: null  # runs of different days side by side
+task_defaults:
+  # A deferred sensor whose trigger fires within a second or two can be resumed before the
+  # scheduler has seen its first process exit; Airflow then fails it ("state changed
+  # externally"). A retry, as in production, runs the check again.
+  retries: 2
+  retry_delay_seconds: 1
+groups:
+  seeds: {schedule: '0 1 * * *'}
+  staging: {schedule: '0 2 * * *'}
+  sales: {schedule: '30 4 * * *'}
+"""
+
+
+def test_sensors_let_a_run_through_once_the_upstream_run_its_delta_points_at_succeeded(
+    tmp_path, shop_manifest
+):
+    """sales (04:30) waits for staging (02:00) of the same day, staging for seeds (01:00).
+
+    The runs are triggered by hand with logical dates, upstream first; a sales run for a day
+    whose staging never ran must still be waiting when the others are done. (The scheduler
+    also starts today's runs of these DAGs on its own; they do not matter here.)
+    """
+    result = _build_shop(tmp_path, shop_manifest, SENSOR_CONFIG)
+    day, other_day = "2026-01-05", "2026-01-06"
+    runs = [
+        ("shop__seeds", f"{day}T01:00:00+00:00"),
+        ("shop__staging", f"{day}T02:00:00+00:00"),
+        ("shop__sales", f"{day}T04:30:00+00:00"),
+    ]
+    with _running_airflow(tmp_path, tmp_path / "dags", triggerer=True) as airflow:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        _wait_until_parsed(airflow, {dag.dag_id for dag in result.dags}, deadline)
+        airflow.cli(
+            "dags", "trigger", "shop__sales", "--logical-date", f"{other_day}T04:30:00+00:00"
+        )
+        for dag_id, logical_date in runs:
+            airflow.cli("dags", "trigger", dag_id, "--logical-date", logical_date)
+
+        def states() -> dict[tuple[str, str], str]:
+            rows = airflow.query("SELECT dag_id, logical_date, state FROM dag_run")
+            return {(dag_id, date[:10]): state for dag_id, date, state in rows}
+
+        def done():
+            found = states()
+            failed = [d for d, _ in runs if found.get((d, day)) == "failed"]
+            if failed:
+                pytest.fail(f"runs failed: {failed}: {_task_states(airflow, failed[0], day)}")
+            return found if all(found.get((d, day)) == "success" for d, _ in runs) else None
+
+        _wait("the three runs of one day to succeed", done, airflow, deadline, 2)
+        sensors = {
+            s.task_id for dag in result.dags if dag.dag_id == "shop__sales" for s in dag.sensors
+        }
+        assert sensors
+        assert {
+            t: st for t, st in _task_states(airflow, "shop__sales", day).items() if t in sensors
+        } == {t: "success" for t in sensors}
+
+        def still_waiting():
+            found = _task_states(airflow, "shop__sales", other_day)
+            return {t: st for t, st in found.items() if t in sensors} == {
+                t: "deferred" for t in sensors
+            }
+
+        _wait("the other day's sensors to wait in the triggerer", still_waiting, airflow, deadline)
+        assert states()[("shop__sales", other_day)] == "running"
+
+
+def _task_states(airflow: _Airflow, dag_id: str, day: str) -> dict[str, str]:
+    rows = airflow.query(
+        "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr "
+        "ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id "
+        "WHERE dr.dag_id = ? AND substr(dr.logical_date, 1, 10) = ?",
+        dag_id,
+        day,
+    )
+    return dict(rows)
