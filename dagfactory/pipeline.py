@@ -23,10 +23,13 @@ from dagfactory.specs import DagSpec, assemble
 
 __all__ = ["BuildResult", "build", "generate"]
 
-#: Measured cost of one DAG file per DAG-processor loop (fork + parse + serialize), see
-#: BENCHMARKS.md; used only for the estimate printed in the summary.
-PARSE_SECONDS_PER_FILE = 0.048
-PARSE_SECONDS_PER_TASK = 0.0006
+#: What Airflow 3.3's DAG processor spends (CPU) per loop on a generated file: per file (fork,
+#: imports, serialization), per task, and per in-DAG edge times the DAG's schedule assets
+#: (every ``>>`` hashes the DAG twice, and a DAG's hash hashes each schedule ``Asset``).
+#: Fitted by ``make bench`` (BENCHMARKS.md); used only for the estimate in the summary.
+PARSE_SECONDS_PER_FILE = 0.075
+PARSE_SECONDS_PER_TASK = 0.0003
+PARSE_SECONDS_PER_EDGE_ASSET = 0.000045
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,16 @@ class BuildResult:
     @property
     def estimated_parse_loop_seconds(self) -> float:
         """What the DAG processor pays per loop for these files (rough, from benchmarks)."""
-        return round(
-            len(self.dags) * PARSE_SECONDS_PER_FILE + self.task_count * PARSE_SECONDS_PER_TASK, 3
-        )
+        seconds = 0.0
+        for dag in self.dags:
+            tasks = len(dag.tasks) + len(dag.sensors)
+            edges = sum(len(task.upstream) + len(task.wait_for) for task in dag.tasks)
+            seconds += (
+                PARSE_SECONDS_PER_FILE
+                + tasks * PARSE_SECONDS_PER_TASK
+                + edges * len(dag.schedule_assets) * PARSE_SECONDS_PER_EDGE_ASSET
+            )
+        return round(seconds, 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {
