@@ -102,6 +102,7 @@ def mode_loop(args: argparse.Namespace) -> dict:
     files = {str(f): _dag_files(f) for f in folders}
     loops: dict[str, list[float]] = {str(f): [] for f in folders}
     cpu_loops: dict[str, list[float]] = {str(f): [] for f in folders}
+    per_file: dict[str, dict[str, list[float]]] = {str(f): {} for f in folders}
     checks: dict[str, dict] = {}
     for _ in range(args.loops):
         for folder in folders:
@@ -123,6 +124,7 @@ def mode_loop(args: argparse.Namespace) -> dict:
 
                 data, code, child_cpu = _fork_and_read(child)
                 children_cpu += child_cpu
+                per_file[key].setdefault(path.name, []).append(child_cpu)
                 result = DagFileParsingResult.model_validate_json(data) if data else None
                 if code or result is None:
                     errors += 1
@@ -147,6 +149,9 @@ def mode_loop(args: argparse.Namespace) -> dict:
             "median": statistics.median(values),
             "loop_cpu_seconds": cpu_loops[key],
             "median_cpu": statistics.median(cpu_loops[key]),
+            "file_cpu_medians": {
+                name: statistics.median(values) for name, values in sorted(per_file[key].items())
+            },
             **checks[key],
         }
         for key, values in loops.items()

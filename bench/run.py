@@ -397,22 +397,60 @@ def parse_ratios(parse: dict[str, Any], name: str, reference: str) -> dict[str, 
     }
 
 
-def calibrate(points: list[tuple[int, int, float]]) -> dict[str, Any]:
-    """Least squares through the origin: loop_seconds ~ files * a + tasks * b."""
-    sff = sum(f * f for f, _, _ in points)
-    stt = sum(t * t for _, t, _ in points)
-    sft = sum(f * t for f, t, _ in points)
-    sfy = sum(f * y for f, _, y in points)
-    sty = sum(t * y for _, t, y in points)
-    det = sff * stt - sft * sft
-    if not det:
-        return {"points": points}
-    per_file = (sfy * stt - sty * sft) / det
-    per_task = (sty * sff - sfy * sft) / det
+def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float] | None:
+    """Gaussian elimination with partial pivoting (3x3 normal equations)."""
+    n = len(rhs)
+    a = [[*row, value] for row, value in zip(matrix, rhs, strict=True)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
+        if abs(a[pivot][col]) < 1e-12:
+            return None
+        a[col], a[pivot] = a[pivot], a[col]
+        for r in range(n):
+            if r != col:
+                factor = a[r][col] / a[col][col]
+                a[r] = [x - factor * y for x, y in zip(a[r], a[col], strict=True)]
+    return [a[i][n] / a[i][i] for i in range(n)]
+
+
+def file_costs(summary: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per generated file: (tasks, in-DAG edges x schedule assets).
+
+    Airflow 3.3 hashes the whole DAG twice on every ``>>``, and a DAG's hash hashes every
+    schedule ``Asset`` (``json.dumps`` each): that product is most of a file's parse time.
+    """
+    costs = {}
+    for dag in summary["dags"]:
+        edges = sum(len(t["upstream"]) + len(t.get("wait_for", ())) for t in dag["tasks"])
+        tasks = len(dag["tasks"]) + len(dag.get("sensors", ()))
+        costs[dag["file"]] = (tasks, edges * len(dag["schedule_assets"]))
+    return costs
+
+
+def calibrate(points: list[tuple[int, int, float]], parent_per_file: float) -> dict[str, Any]:
+    """Least squares over files: seconds ~ per_file + tasks * per_task + edge_assets * c.
+
+    ``points`` are (tasks, edges x schedule assets, child CPU seconds) per file; the parent's
+    own CPU per file (pre-imports, validating the result) is added to the per-file term.
+    """
+    rows = [(1.0, float(t), float(e)) for t, e, _ in points]
+    ys = [y for _, _, y in points]
+    normal = [[sum(r[i] * r[j] for r in rows) for j in range(3)] for i in range(3)]
+    rhs = [sum(r[i] * y for r, y in zip(rows, ys, strict=True)) for i in range(3)]
+    solved = _solve(normal, rhs)
+    if solved is None:
+        return {"points": len(points)}
+    per_file, per_task, per_edge_asset = solved
+    predicted = [sum(c * x for c, x in zip(solved, r, strict=True)) for r in rows]
+    total, fitted = sum(ys), sum(predicted)
     return {
-        "per_file_s": round(per_file, 4),
-        "per_task_s": round(per_task, 5),
-        "points": [{"files": f, "tasks": t, "loop_s": round(y, 4)} for f, t, y in points],
+        "per_file_s": round(per_file + parent_per_file, 4),
+        "per_task_s": round(per_task, 6),
+        "per_edge_asset_s": round(per_edge_asset, 8),
+        "files": len(points),
+        "total_cpu_s": round(total, 3),
+        "total_fitted_s": round(fitted, 3),
+        "worst_file_error_s": round(max(abs(p - y) for p, y in zip(predicted, ys, strict=True)), 3),
     }
 
 
@@ -534,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     cosmos = {"available": False, "reason": "--no-cosmos"} if args.no_cosmos else setup_cosmos(work)
     results["cosmos"] = cosmos
     calibration_points: list[tuple[int, int, float]] = []
+    parent_per_file: list[float] = []
 
     for size in sizes:
         folder = work / f"m{size}"
@@ -574,9 +613,11 @@ def main(argv: list[str] | None = None) -> int:
             parse["ratios_vs_handwritten"] = parse_ratios(parse, "generated", "handwritten")
             entry["parse"] = parse
             gen_loop = parse["generated"]["loop"]
-            calibration_points.append(
-                (gen_loop["files"], gen_loop["tasks"], gen_loop["median_cpu"])
-            )
+            costs = file_costs(summary)
+            for name, cpu in gen_loop["file_cpu_medians"].items():
+                calibration_points.append((*costs[name], cpu))
+            children = sum(gen_loop["file_cpu_medians"].values())
+            parent_per_file.append((gen_loop["median_cpu"] - children) / gen_loop["files"])
             log(f"{size}: parse ratios vs hand-written {parse['ratios_vs_handwritten']}")
             if cosmos.get("available") and cosmos_plan:
                 log(f"{size}: cosmos DbtDag vs generated, in the cosmos virtualenv")
@@ -606,8 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         ones = one_task_folder(work / "one-task-files", 20)
         data, _ = probe(VENV / "bin" / "python", ["loop", str(ones), "--loops", "3"], env)
         one = data[str(ones.resolve())]
-        calibration_points.append((one["files"], one["tasks"], one["median_cpu"]))
-        results["parse_calibration"] = calibrate(calibration_points)
+        calibration_points += [(1, 0, cpu) for cpu in one["file_cpu_medians"].values()]
+        results["parse_calibration"] = calibrate(calibration_points, median(parent_per_file))
 
     if not args.no_push:
         push_size = max(sizes)
