@@ -19,6 +19,8 @@ import pytest
 from helpers import expected_graph
 from tests_paths import REPO
 
+from dagfactory._airflow_api import SYMBOLS, VERSIONS, localize, locate
+from dagfactory._pysrc import Call, literal
 from dagfactory.config import load_config
 from dagfactory.pipeline import build, generate
 
@@ -277,3 +279,51 @@ def test_each_target_imports_only_its_own_airflow_names(shop_manifest, version, 
         assert line in text
     for name in absent:
         assert name not in text
+
+
+# --- the name table ----------------------------------------------------------------------------
+
+
+def test_every_airflow_name_has_a_place_in_each_version():
+    assert all(set(places) == set(VERSIONS) for places in SYMBOLS.values())
+
+
+@pytest.mark.parametrize(
+    ("value", "version", "source", "imported"),
+    [
+        (Call("Asset", ("x-dbt://p/m",)), "3", "Asset('x-dbt://p/m')", {"Asset"}),
+        (Call("Asset", ("x-dbt://p/m",)), "2", "Dataset('x-dbt://p/m')", {"Asset"}),
+        (
+            Call("AssetOrTimeSchedule", (), (("timetable", None), ("assets", []))),
+            "2",
+            "DatasetOrTimeSchedule(timetable=None, datasets=[])",
+            {"AssetOrTimeSchedule"},
+        ),
+        (
+            {"pod_override": [Call("k8s.V1Pod")]},
+            "2",
+            "{'pod_override': [k8s.V1Pod()]}",
+            set(),
+        ),
+        (
+            Call("datetime.timedelta", (), (("seconds", 1),)),
+            "2",
+            "datetime.timedelta(seconds=1)",
+            set(),
+        ),
+    ],
+    ids=["asset in 3", "dataset in 2", "renamed keyword", "nested, not in table", "stdlib"],
+)
+def test_localize_renames_table_names_and_keywords_for_the_target(value, version, source, imported):
+    used: set[str] = set()
+    assert literal(localize(value, version, used)) == source
+    assert used == imported
+
+
+def test_locate_keeps_a_name_outside_the_table_where_the_renderer_put_it():
+    assert locate("Secret", "2", default_module="airflow.providers.cncf.kubernetes.secret") == (
+        "airflow.providers.cncf.kubernetes.secret",
+        "Secret",
+    )
+    with pytest.raises(KeyError, match="not in the Airflow name table"):
+        locate("Secret", "2")
