@@ -250,3 +250,44 @@ def test_airflow_schedules_are_accepted(schedule):
 def test_other_schedules_are_rejected(schedule, message):
     with pytest.raises(ScheduleError, match=message):
         check_schedule(schedule)
+
+
+# --- merged groups (group_cycles: merge) --------------------------------------------------------
+
+
+def _cyclic(raw: dict[str, Any]) -> None:
+    """stg_orders (a) -> int_customer_orders (b) -> dim_customers v1 (a): groups a <-> b."""
+    for unique_id, team in [
+        ("model.shop.stg_orders", "a"),
+        ("model.shop.int_customer_orders", "b"),
+        ("model.shop.dim_customers.v1", "a"),
+    ]:
+        raw["nodes"][unique_id]["meta"]["cycle_team"] = team
+
+
+MERGE = {"group_by": "meta:cycle_team", "group_cycles": "merge"}
+
+
+@pytest.mark.parametrize(
+    ("groups", "schedule"),
+    [
+        ({}, "@daily"),
+        ({"groups.a.schedule": "0 3 * * *"}, "0 3 * * *"),
+        ({"groups.a.schedule": "0 3 * * *", "groups.b.schedule": "0 3 * * *"}, "0 3 * * *"),
+        ({"groups.a__b.schedule": "@hourly", "groups.a.schedule": "0 3 * * *"}, "@hourly"),
+    ],
+    ids=["default", "one part named", "parts agree", "merged name wins over parts"],
+)
+def test_a_merged_dag_takes_the_schedule_its_parts_name(edited_manifest, groups, schedule):
+    schedules = _schedules(edited_manifest(_cyclic), **MERGE, **groups)
+    assert schedules["a__b"] == schedule
+
+
+def test_merged_parts_that_name_different_schedules_are_an_error_listing_both(edited_manifest):
+    with pytest.raises(GraphError, match="group 'a__b'") as info:
+        generate(
+            edited_manifest(_cyclic),
+            _config(**MERGE, **{"groups.a.schedule": "@daily", "groups.b.schedule": "@hourly"}),
+        )
+    assert "'@daily': config groups.a.schedule" in str(info.value)
+    assert "'@hourly': config groups.b.schedule" in str(info.value)
