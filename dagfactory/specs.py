@@ -341,12 +341,12 @@ def group_schedule(
                 unique_id=unit_id,
                 group=group,
             )
-        asked.setdefault(value.strip(), []).append(unit_id)
+        asked.setdefault(" ".join(value.split()), []).append(unit_id)
     names = [group] if group in config.groups else list(grouping.merged.get(group, ()))
     for name in names:
         configured = config.groups.get(name)
         if configured is not None and configured.schedule:
-            asked.setdefault(configured.schedule.strip(), []).append(
+            asked.setdefault(" ".join(configured.schedule.split()), []).append(
                 f"config groups.{name}.schedule"
             )
     if len(asked) > 1:

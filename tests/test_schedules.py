@@ -93,6 +93,13 @@ def test_models_of_one_group_asking_for_different_schedules_are_an_error_listing
     assert "'@hourly': model.shop.fin_marketing_roi, model.shop.finance_customer_ltv" in message
 
 
+def test_the_same_cron_spaced_differently_is_one_schedule(edited_manifest):
+    path = edited_manifest(
+        lambda raw: _set_meta_schedule(raw, {"model.shop.fct_orders": "0  3 * * *"})
+    )
+    assert _schedules(path, **{"groups.sales.schedule": "0 3 * * * "})["sales"] == "0 3 * * *"
+
+
 def test_a_config_entry_that_contradicts_a_models_meta_is_an_error_naming_both(edited_manifest):
     path = edited_manifest(
         lambda raw: _set_meta_schedule(raw, {"model.shop.fct_orders": "@hourly"})
