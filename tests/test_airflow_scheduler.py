@@ -6,8 +6,11 @@ temporary ``AIRFLOW_HOME``, every socket on 127.0.0.1 and a free port, over the 
 project's generated DAGs. Tasks run ``true`` instead of dbt (dbt is not the point here), and
 root DAGs have no schedule, so the only way a downstream DAG can run is through the assets
 its upstream tasks produce. It triggers the root DAG once and waits, with a deadline, until
-every DAG downstream of it has run to success with run type ``asset_triggered``. The
-processes are stopped by process group at the end, whatever happened.
+every DAG downstream of it has run to success with run type ``asset_triggered``.
+
+A second test does the same for ``cross_dag: sensors`` (with a triggerer for the deferrable
+sensors): a run is let through only when the upstream run its ``execution_delta`` points at
+has succeeded. The processes are stopped by process group at the end, whatever happened.
 """
 
 from __future__ import annotations
