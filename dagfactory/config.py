@@ -54,9 +54,12 @@ class DbtConfig:
     profiles_dir: str | None = None  # default: project_dir
     target: str | None = None
     executable: str = "dbt"
-    #: dbt vars passed as ``--vars``; values may use Airflow templates such as ``{{ ds }}``.
+    #: dbt vars passed as ``--vars``; values may use Airflow templates such as ``{{ ds }}``
+    #: (each rendered value reaches dbt as one JSON value, see docs/execution.md).
     vars: Mapping[str, Any] = _frozen_dict()
-    #: environment variables for the dbt process (merged over the worker's environment).
+    #: environment variables for the dbt process (added to the worker's environment); values
+    #: may use Airflow templates, e.g. a target folder per task try:
+    #: ``DBT_TARGET_PATH: /tmp/dbt/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}/{{ ti.try_number }}``
     env: Mapping[str, str] = _frozen_dict()
 
 

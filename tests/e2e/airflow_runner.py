@@ -36,6 +36,10 @@ def _state(value: Any) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
+def _seconds(value: dt.timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
 def _airflow_cli(*argv: str) -> None:
     """Run an ``airflow`` CLI command in this process (same code path as the binary)."""
     from airflow.cli import cli_parser
@@ -53,10 +57,8 @@ def _dag_shape(dag: Any) -> dict[str, Any]:
             "upstream": sorted(task.upstream_task_ids),
             "outlets": sorted(getattr(o, "uri", str(o)) for o in task.outlets),
             "retries": task.retries,
-            "retry_delay": task.retry_delay.total_seconds() if task.retry_delay else None,
-            "execution_timeout": (
-                task.execution_timeout.total_seconds() if task.execution_timeout else None
-            ),
+            "retry_delay": _seconds(task.retry_delay),
+            "execution_timeout": _seconds(task.execution_timeout),
             "pool": task.pool,
             "pool_slots": task.pool_slots,
         }
@@ -121,9 +123,9 @@ def main(plan_path: str, result_path: str) -> int:
         _airflow_cli("db", "migrate")
     for name, slots in sorted(plan.get("pools", {}).items()):
         _airflow_cli("pools", "set", name, str(slots), "dagfactory e2e")
-    logical_date = dt.datetime.fromisoformat(plan["logical_date"])
     runs = []
     for run in plan.get("runs", []):
+        logical_date = dt.datetime.fromisoformat(plan["logical_date"])
         runs.append(_run_one(run["dag_id"], logical_date, run.get("mark_success_pattern")))
         # Written after every run, so a crash still leaves what happened so far.
         Path(result_path).write_text(json.dumps({"runs": runs}, indent=2), encoding="utf-8")
