@@ -85,6 +85,9 @@ class BuildResult:
             "cross_dag_edges": self.cross_dag_edges,
             "forced_runner": self.config.routing.force,
             "estimated_parse_loop_seconds": self.estimated_parse_loop_seconds,
+            "merged_groups": {
+                d.dag_id: list(d.merged_groups) for d in self.dags if d.merged_groups
+            },
             "dags": [dag.to_dict() for dag in self.dags],
         }
 

@@ -110,7 +110,8 @@ def test_any_text_in_descriptions_owners_and_meta_stays_a_literal(
     raw = copy.deepcopy(shop_raw)
     node = raw["nodes"]["model.shop.fct_orders"]
     node["description"] = description
-    node["meta"] = {"anything": meta_value, "dagfactory": {"pool": meta_value or "p"}}
+    pool = meta_value if meta_value.strip() else "p"  # a blank pool is a config error
+    node["meta"] = {"anything": meta_value, "dagfactory": {"pool": pool}}
     node["tags"] = [tag]
     raw["groups"]["group.shop.sales"]["owner"]["name"] = owner or "x"
     path = Path(tmp_path_factory.mktemp("hostile")) / "manifest.json"
@@ -121,7 +122,7 @@ def test_any_text_in_descriptions_owners_and_meta_stays_a_literal(
     if description:
         assert description in _keyword_values(tree, "doc_md")
     assert (owner or "x") in {args["owner"] for args in _keyword_values(tree, "default_args")}
-    assert (meta_value or "p") in _keyword_values(tree, "pool")
+    assert pool in _keyword_values(tree, "pool")
 
 
 @pytest.mark.parametrize("name", ["odd name", "tab\tname"])
