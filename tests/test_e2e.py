@@ -7,8 +7,9 @@ model are then rerun for the same logical date, and a failure case runs on a cop
 database. See ``tests/e2e/harness.py`` and docs/execution.md. Every test below asserts one
 behaviour on that single run.
 
-The fast part checks the task settings (retries, delays, timeouts, pools) that reach the
-operators: values from ``meta.dagfactory`` are validated with errors that name the node.
+The fast part checks what the generator writes for execution: task settings (retries,
+delays, timeouts, pools) from ``meta.dagfactory`` are validated with errors that name the
+node and key, and templated dbt vars reach dbt unchanged whatever they render to.
 """
 
 from __future__ import annotations
@@ -334,6 +335,8 @@ def test_per_model_meta_execution_timeout_makes_airflow_stop_the_task(
     assert shape["execution_timeout"] == failure.case.timeout_seconds
     assert failure.run.tasks[task_id].state == "failed"
     assert "AirflowTaskTimeout" in failure.log
+    # BashOperator.on_kill ends dbt's whole process group, so no dbt outlives its task.
+    assert "Sending SIGTERM signal to process group" in failure.log
 
 
 # --------------------------------------------------------------------------- idempotency
