@@ -547,7 +547,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="BENCHMARKS.md path")
     parser.add_argument("--no-cosmos", action="store_true", help="skip the cosmos reference")
     parser.add_argument("--no-push", action="store_true", help="skip the push step")
+    parser.add_argument(
+        "--markdown-from",
+        type=Path,
+        metavar="RESULTS",
+        help="only rewrite the markdown from a results file (no measuring)",
+    )
     args = parser.parse_args(argv)
+    if args.markdown_from:
+        results = json.loads(args.markdown_from.read_text())
+        results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: int(kv[0])))
+        write_markdown(results, args.markdown or ROOT / "BENCHMARKS.md")
+        return 0
 
     mode = "quick" if args.quick else "full"
     plan = dict(PLANS[mode])

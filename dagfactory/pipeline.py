@@ -27,9 +27,9 @@ __all__ = ["BuildResult", "build", "generate"]
 #: imports, serialization), per task, and per in-DAG edge times the DAG's schedule assets
 #: (every ``>>`` hashes the DAG twice, and a DAG's hash hashes each schedule ``Asset``).
 #: Fitted by ``make bench`` (BENCHMARKS.md); used only for the estimate in the summary.
-PARSE_SECONDS_PER_FILE = 0.075
-PARSE_SECONDS_PER_TASK = 0.0003
-PARSE_SECONDS_PER_EDGE_ASSET = 0.000045
+PARSE_SECONDS_PER_FILE = 0.07
+PARSE_SECONDS_PER_TASK = 0.00035
+PARSE_SECONDS_PER_EDGE_ASSET = 0.000042
 
 
 @dataclass(frozen=True)
