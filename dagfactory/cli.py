@@ -66,7 +66,8 @@ def format_build_summary(result: Any) -> str:
     )
     lines.append("runners: " + ", ".join(f"{k} {v}" for k, v in sorted(runners.items())) + forced)
     lines.append(
-        f"estimated DAG-processor cost: ~{result.estimated_parse_loop_seconds:.2f} s per parse loop"
+        f"estimated DAG-processor cost: ~{result.estimated_parse_loop_seconds:.2f} s CPU per "
+        "parse loop, shared by its parsing processes (fitted in BENCHMARKS.md)"
     )
     lines.append(f"cross_dag: {result.config.cross_dag}")
     for dag in result.dags:  # the exceptions to the default runner, each with its reason
