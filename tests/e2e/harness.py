@@ -774,14 +774,24 @@ def _start_failure(
     )
 
 
+def _cli_value(text: str) -> Any:
+    """``3`` -> 3, ``true`` -> True; an Airflow template (``{{ ds }}``) stays text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("project", help="dbt project folder (with manifest.json or --manifest)")
     parser.add_argument("--manifest", help="manifest.json (default: PROJECT/manifest.json)")
     parser.add_argument("--work", required=True, help="empty or new folder for everything")
-    parser.add_argument("--var", action="append", default=[], help="dbt var KEY=VALUE (YAML)")
+    parser.add_argument(
+        "--var", action="append", default=[], help="dbt var KEY=VALUE (YAML or a template)"
+    )
     args = parser.parse_args(argv)
-    vars = {k: yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.var)}
+    vars = {k: _cli_value(v) for k, _, v in (item.partition("=") for item in args.var)}
     report = run_e2e(args.project, args.work, manifest=args.manifest, vars=vars, rerun_dags=[])
     tests = {
         uid
