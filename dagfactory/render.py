@@ -49,9 +49,13 @@ class _Import:
     module: str
     name: str
 
-    @property
-    def line(self) -> str:
-        return f"from {self.module} import {self.name}"
+
+def _import_lines(imports: Iterable[_Import]) -> list[str]:
+    """``from m import a, b`` lines, one per module, sorted."""
+    names: dict[str, set[str]] = {}
+    for item in imports:
+        names.setdefault(item.module, set()).add(item.name)
+    return [f"from {module} import {', '.join(sorted(names[module]))}" for module in sorted(names)]
 
 
 def template_dirs(extra: str | Path | None = None) -> list[str]:
@@ -360,7 +364,16 @@ def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
     return kwargs
 
 
-def inputs_hash(spec: DagSpec, config: Config) -> str:
+@lru_cache(maxsize=8)
+def _template_digest(search_path: tuple[str, ...]) -> str:
+    """The template's own text: a layout change is an input too, even within a version."""
+    source = _template(search_path).environment.loader.get_source(  # type: ignore[union-attr]
+        _template(search_path).environment, TEMPLATE_NAME
+    )[0]
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def inputs_hash(spec: DagSpec, config: Config, template_dir: str | None = None) -> str:
     """Hash of everything that shapes this one file, so unrelated changes leave it alone."""
     payload = orjson.dumps(
         # base_dir only locates the config file; its effect is already in the spec's paths.
@@ -368,6 +381,7 @@ def inputs_hash(spec: DagSpec, config: Config) -> str:
             "spec": spec,
             "config": dataclasses.replace(config, base_dir=None),
             "version": __version__,
+            "template": _template_digest(tuple(template_dirs(template_dir))),
         },
         option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_DATACLASS,
         default=_json_default,
@@ -426,16 +440,21 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
     imports.update(_Import(*_airflow_api.locate(symbol, version)) for symbol in used)
     var_of = {task.task_id: f"t{index}" for index, task in enumerate(spec.tasks)}
     var_of.update({sensor.task_id: f"s{index}" for index, sensor in enumerate(spec.sensors)})
-    edges = [(var_of[up], var_of[task.task_id]) for task in spec.tasks for up in task.upstream]
-    edges += [(var_of[s], var_of[task.task_id]) for task in spec.tasks for s in task.wait_for]
+    # One set_upstream call per task, not one `>>` per edge: Airflow re-hashes the DAG (and
+    # every schedule asset) on each call, so calls, not edges, drive parse time.
+    upstream = [
+        (var_of[task.task_id], [var_of[up] for up in (*task.wait_for, *task.upstream)])
+        for task in spec.tasks
+        if task.upstream or task.wait_for
+    ]
     context = {
         "generator": f"dagfactory {__version__}",
-        "inputs_hash": inputs_hash(spec, config),
+        "inputs_hash": inputs_hash(spec, config, template_dir),
         "dag_id_comment": spec.dag_id,
-        "imports": sorted(i.line for i in imports),
+        "imports": _import_lines(imports),
         "dag_kwargs": dag_kwargs,
         "tasks": tasks,
-        "edges": edges,
+        "upstream": upstream,
     }
     try:
         text = _template(tuple(template_dirs(template_dir))).render(context)

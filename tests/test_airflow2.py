@@ -267,7 +267,7 @@ def test_kubernetes_routes_load_in_airflow_2(parsed, case, operator):
         ),
         (
             "3",
-            ["from airflow.sdk import Asset", "from airflow.sdk import DAG"],
+            ["from airflow.sdk import Asset, DAG"],
             ["airflow.datasets"],
         ),
     ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 import shlex
 from pathlib import Path
 
@@ -36,6 +37,11 @@ ALLOWED_CALLS = {
 }
 
 
+#: k8s model constructors, and the dependencies the template sets between its own task names
+TEMPLATE_CALL = re.compile(r"^(k8s\.V1[A-Za-z]+|[ts]\d+\.set_upstream)$")
+TEMPLATE_ATTRIBUTE = re.compile(r"^(datetime\.[a-z.]+|k8s\.V1[A-Za-z]+|[ts]\d+\.set_upstream)$")
+
+
 def _call_name(node: ast.Call) -> str:
     return ast.unparse(node.func)
 
@@ -47,10 +53,10 @@ def assert_safe_source(text: str) -> ast.Module:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = _call_name(node)
-            assert name in ALLOWED_CALLS or name.startswith("k8s.V1"), name
+            assert name in ALLOWED_CALLS or TEMPLATE_CALL.match(name), name
         assert not isinstance(node, (ast.Lambda, ast.JoinedStr, ast.Subscript)), ast.unparse(node)
-        if isinstance(node, ast.Attribute):  # only module attributes: datetime.x, k8s.V1x
-            assert ast.unparse(node).split(".")[0] in ("datetime", "k8s"), ast.unparse(node)
+        if isinstance(node, ast.Attribute):  # module attributes and the template's task names
+            assert TEMPLATE_ATTRIBUTE.match(ast.unparse(node)), ast.unparse(node)
     return tree
 
 
