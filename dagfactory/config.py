@@ -55,7 +55,7 @@ class DbtConfig:
     target: str | None = None
     executable: str = "dbt"
     #: dbt vars passed as ``--vars``; values may use Airflow templates such as ``{{ ds }}``
-    #: (each rendered value reaches dbt as one JSON value, see docs/execution.md).
+    #: (each rendered value reaches dbt as one JSON value, see the README).
     vars: Mapping[str, Any] = _frozen_dict()
     #: environment variables for the dbt process (added to the worker's environment); values
     #: may use Airflow templates, e.g. a target folder per task try:
@@ -125,7 +125,7 @@ class CeleryConfig:
 
 @dataclass(frozen=True)
 class KubernetesConfig:
-    """Tasks routed to Kubernetes: their own pod (see docs/routing.md and ``_k8s``)."""
+    """Tasks routed to Kubernetes: their own pod (see the README and ``_k8s``)."""
 
     #: pod_operator: a KubernetesPodOperator runs dbt in ``image``;
     #: executor: the Bash task runs on ``executor`` with a ``pod_override``
@@ -164,7 +164,7 @@ class RoutingConfig:
 
 @dataclass(frozen=True)
 class GroupConfig:
-    """Settings of one group's DAG (``groups: {<name>: ...}``); see docs/schedules.md."""
+    """Settings of one group's DAG (``groups: {<name>: ...}``); see the README."""
 
     owner: str | None = None
     #: cron or preset; must agree with any ``meta.dagfactory.schedule`` of the group's nodes
@@ -178,7 +178,7 @@ class Config:
     project: str | None = None  # default: the dbt project name from the manifest
     group_by: str | None = None  # default: "group" when the manifest defines groups, else "folder"
     airflow_version: str = "3"  # "2": Airflow 2.10 names (dagfactory/_airflow_api.py)
-    cross_dag: str = "assets"  # assets | asset_or_time | sensors (docs/schedules.md)
+    cross_dag: str = "assets"  # assets | asset_or_time | sensors (see the README)
     group_cycles: str = "error"  # error | merge: groups on a cycle become one DAG
     dbt: DbtConfig = field(default_factory=DbtConfig)
     dag_defaults: DagDefaults = field(default_factory=DagDefaults)

@@ -19,7 +19,7 @@ The state object
 ----------------
 ``<prefix>/<team>/<project>/.dagfactory/state.json`` lists the file *names* this project owns.
 Airflow never parses ``.json`` files (only ``.py`` and zip archives) and the folder is a hidden
-one, so it is harmless in the DAG folder; ``docs/push.md`` gives the objinsync ``--exclude`` and
+one, so it is harmless in the DAG folder; the README gives the objinsync ``--exclude`` and
 ``.airflowignore`` lines that keep it out anyway. It holds names only, not MD5s: the bucket
 already keeps each object's MD5 as its ETag, and a second copy would cost a second PUT on
 every content change and could drift from the truth.

@@ -4,7 +4,7 @@ The slow part runs once per session (``shop_e2e``): the sample shop project is b
 plain dbt into one DuckDB file, and with the generated DAGs (Airflow 3 ``dag.test()``, in
 cross-DAG order) into another; one DAG holding a snapshot and one holding an incremental
 model are then rerun for the same logical date, and a failure case runs on a copy of the
-database. See ``tests/e2e/harness.py`` and docs/execution.md. Every test below asserts one
+database. See ``tests/e2e/harness.py`` and the README (How generated tasks call dbt). Every test below asserts one
 behaviour on that single run.
 
 The fast part checks what the generator writes for execution: task settings (retries,

@@ -347,8 +347,8 @@ def test_hostile_names_survive_as_pod_arguments(tmp_path):
 
 
 def _docs_config(tmp_path: Path) -> Path:
-    """The configuration example of docs/routing.md, as a file."""
-    text = (SHOP.parent.parent / "docs" / "routing.md").read_text()
+    """The configuration example of the README's routing section, as a file."""
+    text = (SHOP.parent.parent / "README.md").read_text().split("## Routing", 1)[1]
     block = text.split("### Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "dagfactory.yml"
     path.write_text(block)

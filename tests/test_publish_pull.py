@@ -3,7 +3,7 @@
 ``rclone sync --checksum`` stands in for objinsync: it lists the prefix, compares each
 object's ETag with the local file's MD5, downloads what differs and deletes what vanished.
 It runs through the counting proxy, so "only the changed file was downloaded" is counted on
-the wire. The exclude pattern is the one docs/push.md gives for objinsync (both use
+the wire. The exclude pattern is the one the README (Pushing DAG files) gives for objinsync (both use
 doublestar-style globs relative to the synced prefix).
 """
 
@@ -20,8 +20,8 @@ from dagfactory.publish import push
 
 pytestmark = [pytest.mark.s3server, pytest.mark.airflow, pytest.mark.slow]
 
-EXCLUDE = "**/.dagfactory/**"  # docs/push.md: objinsync pull --exclude '**/.dagfactory/**'
-AIRFLOWIGNORE = ".dagfactory/\n"  # docs/push.md: the .airflowignore line
+EXCLUDE = "**/.dagfactory/**"  # the README (Pushing DAG files): objinsync pull --exclude '**/.dagfactory/**'
+AIRFLOWIGNORE = ".dagfactory/\n"  # the README (Pushing DAG files): the .airflowignore line
 
 
 def rclone_sync(backend: S3Backend, bucket: str, dest: Path, *, exclude: bool = True) -> None:

@@ -1,4 +1,4 @@
 """End-to-end harness: run generated DAGs in real Airflow and compare with `dbt build`.
 
-See ``harness.py`` (entry point ``run_e2e``) and docs/execution.md.
+See ``harness.py`` (entry point ``run_e2e``) and the README.
 """
