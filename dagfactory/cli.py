@@ -118,6 +118,19 @@ def _load_config(config_path: str | None, manifest: str, overrides: dict[str, An
     return load_config(path, overrides)
 
 
+def _push_options(command: Any) -> Any:
+    """The options `build --push` and `push` share."""
+    command = click.option(
+        "--allow-empty",
+        is_flag=True,
+        help="Let a build with no DAG files delete every file the project pushed before.",
+    )(command)
+    command = click.option("--dry-run", is_flag=True, help="Print the push plan, change nothing.")(
+        command
+    )
+    return click.option("--endpoint-url", help="S3 endpoint (e.g. a local S3 server).")(command)
+
+
 @cli.command()
 @click.option("--manifest", "manifest", required=True, help="Path to dbt's manifest.json.")
 @click.option("--out", "out_dir", required=True, help="Folder to write the DAG files to.")
@@ -137,8 +150,7 @@ def _load_config(config_path: str | None, manifest: str, overrides: dict[str, An
 @click.option(
     "--push", "push_url", help="After building, push to s3://bucket/prefix/ or file:///path/."
 )
-@click.option("--endpoint-url", help="S3 endpoint for --push (e.g. a local S3 server).")
-@click.option("--dry-run", is_flag=True, help="With --push: print the push plan, change nothing.")
+@_push_options
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def build(
     manifest: str,
@@ -151,9 +163,8 @@ def build(
     run_results: Sequence[str],
     template_dir: str | None,
     push_url: str | None,
-    endpoint_url: str | None,
-    dry_run: bool,
     fmt: str,
+    **push_options: Any,
 ) -> None:
     """Build one DAG file per group into OUT (swapped in whole)."""
     from dagfactory.pipeline import build as run_build
@@ -165,7 +176,7 @@ def build(
     )
     push_result = None
     if push_url:
-        push_result = _push(result.out_dir, push_url, None, None, dry_run, endpoint_url, fmt)
+        push_result = _push(result.out_dir, push_url, fmt=fmt, **push_options)
     if fmt == "json":
         summary = result.to_dict()  # only here: it walks every task (~15 ms at 5k models)
         if push_result is not None:
@@ -199,20 +210,12 @@ class _ProgressBar:
             self.open = False
 
 
-def _push(out_dir, url, team, project, dry_run, endpoint_url, fmt):
+def _push(out_dir: str | Path, url: str, *, fmt: str, **options: Any):
     from dagfactory.publish import push
 
     bar = _ProgressBar() if fmt == "text" and sys.stderr.isatty() else None
     try:
-        return push(
-            Path(out_dir),
-            url,
-            team=team,
-            project=project,
-            dry_run=dry_run,
-            endpoint_url=endpoint_url,
-            progress=bar,
-        )
+        return push(Path(out_dir), url, progress=bar, **options)
     finally:
         if bar is not None:
             bar.close()  # a failed push must not leave the error on the bar's line
@@ -223,20 +226,11 @@ def _push(out_dir, url, team, project, dry_run, endpoint_url, fmt):
 @click.argument("url")
 @click.option("--team", help="Default: the team recorded by `dagfactory build`.")
 @click.option("--project", help="Default: the project recorded by `dagfactory build`.")
-@click.option("--endpoint-url", help="S3 endpoint (e.g. a local S3 server).")
-@click.option("--dry-run", is_flag=True, help="Print the plan, change nothing.")
+@_push_options
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-def push_command(
-    out_dir: str,
-    url: str,
-    team: str | None,
-    project: str | None,
-    endpoint_url: str | None,
-    dry_run: bool,
-    fmt: str,
-) -> None:
+def push_command(out_dir: str, url: str, fmt: str, **options: Any) -> None:
     """Push a build folder OUT_DIR to URL (s3://bucket/prefix/ or file:///path/)."""
-    result = _push(out_dir, url, team, project, dry_run, endpoint_url, fmt)
+    result = _push(out_dir, url, fmt=fmt, **options)
     if fmt == "json":
         _print_json(result.to_dict())
     else:

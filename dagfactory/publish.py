@@ -694,8 +694,13 @@ def run_push(
     dry_run: bool = False,
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: Progress | None = None,
+    allow_empty: bool = False,
 ) -> PushResult:
-    """List, read the state, plan, and (unless ``dry_run``) apply, through ``publisher``."""
+    """List, read the state, plan, and (unless ``dry_run``) apply, through ``publisher``.
+
+    A build with no DAG files would delete every file the project owns: almost always a
+    broken build rather than a retired project, so it needs ``allow_empty``.
+    """
     remote = publisher.list(target.prefix)
     owned = None
     if target.state_key in remote:
@@ -715,6 +720,12 @@ def run_push(
     )
     if dry_run:
         return PushResult(plan, dry_run=True)
+    if not files and plan.deletions and not allow_empty:
+        raise PublishError(
+            f"the build holds no DAG files, so this push would delete all "
+            f"{len(plan.deletions)} files the project owns under {target.url}; nothing was "
+            "changed. Check the build, or pass --allow-empty if the project has no DAGs now."
+        )
     applied = apply_plan(publisher, plan, files, max_workers=max_workers, progress=progress)
     return PushResult(plan, dry_run=False, applied=applied)
 
@@ -742,6 +753,7 @@ def push(
     endpoint_url: str | None = None,
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: Progress | None = None,
+    allow_empty: bool = False,
 ) -> PushResult:
     """Push the files of a build folder to ``url`` (``s3://bucket/prefix/`` or ``file:///path/``).
 
@@ -761,4 +773,5 @@ def push(
         dry_run=dry_run,
         max_workers=max_workers,
         progress=progress,
+        allow_empty=allow_empty,
     )

@@ -29,6 +29,36 @@ def asset_uris(objects: Any) -> set[str]:
     return found
 
 
+def airflow_graph(
+    dagbag, node_of: dict[tuple[str, str], str]
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """The dbt graph as Airflow holds it, in unique_ids (``node_of``: (dag_id, task_id) -> id).
+
+    Edges are task upstreams inside a DAG, plus, across DAGs, a task's inlet asset matched to
+    the task that lists it as an outlet. Tasks missing from ``node_of`` (sensors) are skipped.
+    """
+    producer: dict[str, str] = {}
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            for uri in asset_uris(task.outlets):
+                assert uri not in producer, f"two tasks produce {uri}"
+                producer[uri] = node_of[(dag.dag_id, task.task_id)]
+    tasks, edges = set(), set()
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            uid = node_of.get((dag.dag_id, task.task_id))
+            if uid is None:
+                continue
+            tasks.add(uid)
+            edges |= {
+                (node_of[(dag.dag_id, up)], uid)
+                for up in task.upstream_task_ids
+                if (dag.dag_id, up) in node_of
+            }
+            edges |= {(producer[uri], uid) for uri in asset_uris(task.inlets)}
+    return tasks, edges
+
+
 def expected_graph(raw: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]:
     """The task graph dbt implies, computed straight from the raw manifest JSON.
 

@@ -12,7 +12,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from helpers import asset_uris, expected_graph, load_dagbag
+from helpers import airflow_graph, asset_uris, expected_graph, load_dagbag
 
 from dagfactory.cli import cli
 
@@ -59,20 +59,7 @@ def _actual_graph(dagbag, summary) -> tuple[set[str], set[tuple[str, str]]]:
         for dag in summary["dags"]
         for task in dag["tasks"]
     }
-    producer: dict[str, str] = {}
-    for dag in dagbag.dags.values():
-        for task in dag.tasks:
-            for uri in asset_uris(task.outlets):
-                assert uri not in producer, f"two tasks produce {uri}"
-                producer[uri] = node_of[(dag.dag_id, task.task_id)]
-    tasks, edges = set(), set()
-    for dag in dagbag.dags.values():
-        for task in dag.tasks:
-            uid = node_of[(dag.dag_id, task.task_id)]
-            tasks.add(uid)
-            edges |= {(node_of[(dag.dag_id, up)], uid) for up in task.upstream_task_ids}
-            edges |= {(producer[uri], uid) for uri in asset_uris(task.inlets)}
-    return tasks, edges
+    return airflow_graph(dagbag, node_of)
 
 
 def test_tasks_and_edges_equal_the_manifest_graph(shop_build, shop_dagbag, shop_raw):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import asset_uris, expected_graph, load_dagbag
+from helpers import airflow_graph, asset_uris, expected_graph, load_dagbag
 from tests_paths import CORPUS
 
 from dagfactory.cli import cli
@@ -281,15 +281,7 @@ def _actual_graph(dagbag, result) -> tuple[set[str], set[tuple[str, str]]]:
     node_of = {
         (dag.dag_id, task.task_id): task.unique_ids[0] for dag in result.dags for task in dag.tasks
     }
-    producer = {uri: node_of[key] for uri, key in _producers(dagbag).items()}
-    tasks, edges = set(), set()
-    for dag in dagbag.dags.values():
-        for task in dag.tasks:
-            uid = node_of[(dag.dag_id, task.task_id)]
-            tasks.add(uid)
-            edges |= {(node_of[(dag.dag_id, up)], uid) for up in task.upstream_task_ids}
-            edges |= {(producer[uri], uid) for uri in asset_uris(task.inlets)}
-    return tasks, edges
+    return airflow_graph(dagbag, node_of)
 
 
 def test_merge_runs_the_groups_of_a_cycle_as_one_dag_that_keeps_every_edge(

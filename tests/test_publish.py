@@ -423,7 +423,7 @@ def test_foreign_and_other_prefixes_are_never_written(builds: Builds):
     }
     pub = MemoryPublisher(others)
     for groups in (SHOP_BASE, SHOP_ONE_MODEL_CHANGED, SHOP_GROUP_REMOVED, {}, SHOP_BASE):
-        result = mem_push(pub, builds.files(builds.build(groups)))
+        result = mem_push(pub, builds.files(builds.build(groups)), allow_empty=True)
         assert {a.name for a in result.plan.foreign} == {"notes.py", "sub/x.py"}
     for key, data in others.items():
         assert pub.objects[key] == data
@@ -690,7 +690,7 @@ def test_any_sequence_of_pushes_and_faults_converges(steps, foreign):
         pub.fault = None if fault is None else fail_on(fault[0], fault[1], key_suffix=fault[2])
         before, owned_before = dict(pub.objects), owned(pub) or set()
         try:
-            mem_push(pub, files, max_workers=2)
+            mem_push(pub, files, max_workers=2, allow_empty=True)
         except PublishError:
             deleted = {k[len(PREFIX) :] for k in before if k not in pub.objects}
             # only files this project owned and no longer builds can be gone ...
@@ -701,9 +701,21 @@ def test_any_sequence_of_pushes_and_faults_converges(steps, foreign):
         # whatever happened, foreign keys are untouched
         assert {k: pub.objects.get(k) for k in untouchable} == untouchable
         pub.fault = None
-        mem_push(pub, files)  # the rerun converges ...
+        mem_push(pub, files, allow_empty=True)  # the rerun converges ...
         assert dag_files(pub) == {**files, **foreign}
         assert owned(pub) == set(files)
         plan = mem_push(pub, files, dry_run=True).plan  # ... to a fixed point
         assert not plan.has_changes
     assert set(dag_files(pub)) - set(foreign) <= ever_built
+
+
+def test_an_empty_build_deletes_nothing_unless_allowed(builds: Builds):
+    pub = MemoryPublisher()
+    mem_push(pub, builds.files(builds.build(SHOP_BASE)))
+    before = dict(pub.objects)
+    pub.calls.clear()
+    with pytest.raises(PublishError, match=r"no DAG files, so this push would delete all 4 files"):
+        mem_push(pub, {})
+    assert writes(pub) == [] and pub.objects == before
+    mem_push(pub, {}, allow_empty=True)
+    assert dag_files(pub) == {} and owned(pub) == set()
