@@ -14,7 +14,7 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -158,24 +158,23 @@ def _task_setting(task: TaskSpec, config: Config, key: str) -> Any:
     return value
 
 
+#: task setting -> (operator keyword, conversion to what the operator takes)
+_TASK_KWARGS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("retries", "retries", int),
+    ("retry_delay_seconds", "retry_delay", lambda v: _timedelta(float(v))),
+    ("execution_timeout_seconds", "execution_timeout", lambda v: _timedelta(float(v))),
+    ("pool", "pool", str),
+    ("pool_slots", "pool_slots", int),
+)
+
+
 def _task_settings(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
     """Retries, retry delay, timeout and pool: the node's ``meta.dagfactory`` beats config."""
     kwargs: list[tuple[str, Any]] = []
-    retries = _task_setting(task, config, "retries")
-    if retries is not None:
-        kwargs.append(("retries", int(retries)))
-    delay = _task_setting(task, config, "retry_delay_seconds")
-    if delay is not None:
-        kwargs.append(("retry_delay", _timedelta(float(delay))))
-    timeout = _task_setting(task, config, "execution_timeout_seconds")
-    if timeout is not None:
-        kwargs.append(("execution_timeout", _timedelta(float(timeout))))
-    pool = _task_setting(task, config, "pool")
-    if pool is not None:
-        kwargs.append(("pool", str(pool)))
-    pool_slots = _task_setting(task, config, "pool_slots")
-    if pool_slots is not None:
-        kwargs.append(("pool_slots", int(pool_slots)))
+    for key, keyword, convert in _TASK_KWARGS:
+        value = _task_setting(task, config, key)
+        if value is not None:
+            kwargs.append((keyword, convert(value)))
     return kwargs
 
 
