@@ -16,9 +16,11 @@ from typing import Any
 
 from dagfactory._pysrc import Call
 
-__all__ = ["KWARG_RENAMES", "SYMBOLS", "VERSIONS", "localize", "locate"]
+__all__ = ["KWARG_RENAMES", "NATIVE", "SYMBOLS", "VERSIONS", "localize", "locate"]
 
 VERSIONS = ("2", "3")
+#: the version renderers write for: localizing to it changes nothing
+NATIVE = "3"
 
 _STANDARD = "airflow.providers.standard"
 _POD = ("airflow.providers.cncf.kubernetes.operators.pod", "KubernetesPodOperator")

@@ -197,8 +197,14 @@ def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
     depends = _mapping(raw.get("depends_on")).get("nodes") or ()
     # Tags and meta live both on the node and in its config depending on the dbt version;
     # the node-level values win (dbt copies config into them since 1.x).
-    tags = sorted(set(_str_tuple(raw.get("tags"))) | set(_str_tuple(config.get("tags"))))
-    meta = {**_mapping(config.get("meta")), **_mapping(raw.get("meta"))}
+    node_tags, config_tags = raw.get("tags"), config.get("tags")
+    tags = (
+        sorted(set(_str_tuple(node_tags)) | set(_str_tuple(config_tags)))
+        if node_tags or config_tags
+        else ()
+    )
+    node_meta, config_meta = _mapping(raw.get("meta")), _mapping(config.get("meta"))
+    meta = {**config_meta, **node_meta} if config_meta else node_meta
     version = raw.get("version")
     group = raw.get("group") or config.get("group")
     original = raw.get("original_file_path") or raw.get("path") or ""
@@ -210,7 +216,7 @@ def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
         path=str(raw.get("path") or original),
         original_file_path=str(original),
         fqn=_str_tuple(raw.get("fqn")) or (str(package_name), str(name)),
-        depends_on=tuple(sorted(set(_str_tuple(depends)))),
+        depends_on=tuple(sorted(set(_str_tuple(depends)))) if depends else (),
         materialized=str(config.get("materialized") or ""),
         tags=tuple(tags),
         meta=meta,

@@ -191,16 +191,14 @@ def _operator_import(dotted: str) -> _Import:
     return _Import(module, name)
 
 
-def _call_imports(values: Iterable[Any]) -> set[_Import]:
-    """Imports for the k8s model / Secret constructor calls found in ``values``."""
-    found: set[_Import] = set()
+def _call_names(values: Iterable[Any]) -> set[str]:
+    """The constructor names of every ``Call`` in ``values``, however deeply nested."""
+    found: set[str] = set()
     stack = list(values)
     while stack:
         value = stack.pop()
         if isinstance(value, Call):
-            head = value.func.split(".", 1)[0]
-            if head in _CALL_IMPORTS:
-                found.add(_CALL_IMPORTS[head])
+            found.add(value.func)
             stack.extend(value.args)
             stack.extend(v for _, v in value.kwargs)
         elif isinstance(value, Mapping):
@@ -208,6 +206,12 @@ def _call_imports(values: Iterable[Any]) -> set[_Import]:
         elif isinstance(value, (list, tuple)):
             stack.extend(value)
     return found
+
+
+def _call_imports(names: Iterable[str]) -> set[_Import]:
+    """Imports for the k8s model / Secret constructors among ``names``."""
+    heads = {name.split(".", 1)[0] for name in names}
+    return {_CALL_IMPORTS[head] for head in heads if head in _CALL_IMPORTS}
 
 
 def _task_tail(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
@@ -397,10 +401,15 @@ def _json_default(value: Any) -> Any:
 
 
 def _localized(
-    kwargs: list[tuple[str, Any]], version: str, used: set[str]
+    kwargs: list[tuple[str, Any]], version: str, used: set[str], names: set[str] | None = None
 ) -> list[tuple[str, str]]:
     """Keyword arguments as source, Airflow names mapped to the target version (see
     ``_airflow_api``); the table symbols met are added to ``used``."""
+    if version == _airflow_api.NATIVE:  # written in these names already: only note them
+        if names is None:
+            names = _call_names(value for _, value in kwargs)
+        used.update(name for name in names if name in _airflow_api.SYMBOLS)
+        return [(name, literal(value)) for name, value in kwargs]
     return [(name, literal(_airflow_api.localize(value, version, used))) for name, value in kwargs]
 
 
@@ -427,12 +436,13 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
         operator, kwargs = _task_call(task, config)
         operator = _versioned(operator, version)
         imports.add(operator)
-        imports.update(_call_imports(value for _, value in kwargs))
+        names = _call_names(value for _, value in kwargs)
+        imports.update(_call_imports(names))
         tasks.append(
             {
                 "var": f"t{index}",
                 "operator": operator.name,
-                "kwargs": _localized(kwargs, version, used),
+                "kwargs": _localized(kwargs, version, used, names),
             }
         )
     dag_kwargs = _localized(_dag_kwargs(spec, config), version, used)

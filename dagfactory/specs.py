@@ -161,19 +161,22 @@ def _dbt_dir(value: str | None, fallback: str, config: Config) -> str:
 DEFAULT_PROJECT_DIR = "/opt/airflow/dbt/{project}"
 
 
-def dbt_argv(command: str, selector: str, manifest: Manifest, config: Config) -> tuple[str, ...]:
+def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What every task's dbt command line shares: ``(executable,)`` and the trailing flags.
+
+    The command is ``<executable> <build|test> --select <selector> <flags>``.
+    """
     dbt = config.dbt
     project = config.project or manifest.project_name
     project_dir = _dbt_dir(dbt.project_dir, DEFAULT_PROJECT_DIR.format(project=project), config)
     profiles_dir = _dbt_dir(dbt.profiles_dir, project_dir, config)
-    argv = [dbt.executable, command, "--select", selector]
-    argv += ["--project-dir", project_dir, "--profiles-dir", profiles_dir]
+    flags = ["--project-dir", project_dir, "--profiles-dir", profiles_dir]
     if dbt.target:
-        argv += ["--target", dbt.target]
+        flags += ["--target", dbt.target]
     # Cautious: a model's task runs the tests whose only parent it is, never a test that
     # also reads another model (that one is a task of its own, after all its parents).
-    argv += ["--indirect-selection", "cautious"]
-    return tuple(argv)
+    flags += ["--indirect-selection", "cautious"]
+    return (dbt.executable,), tuple(flags)
 
 
 def _node_settings(node: Node) -> Mapping[str, Any]:
@@ -192,6 +195,7 @@ def assemble(
     team = config.team or sanitize_id(project)
     team_id = sanitize_id(team)
     _check_configured_groups(grouping, config)
+    executable, flags = dbt_argv_prefix(manifest, config)
     dag_ids: dict[str, str] = {}
     seen_dag_ids: dict[str, str] = {}
     for group in grouping.groups:
@@ -270,7 +274,7 @@ def assemble(
                     resource_type=unit.resource_type,
                     dbt_command=unit.command,
                     selector=unit.selector,
-                    argv=dbt_argv(unit.command, unit.selector, manifest, config),
+                    argv=(*executable, unit.command, "--select", unit.selector, *flags),
                     route=routes[unit_id],
                     upstream=tuple(sorted(upstream)),
                     inlets=tuple(sorted(inlets)),
