@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from dagfactory._pysrc import Call, jinja_escape
+from dagfactory.config import describe_value
 
 __all__ = [
     "POD_KEYS",
@@ -246,7 +247,7 @@ def _unknown(value: Mapping[str, Any], valid: tuple[str, ...] | list[str], key: 
 
 def _mapping(value: Any, key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise PodSettingsError(f"expected a mapping, got {_describe(value)}", key)
+        raise PodSettingsError(f"expected a mapping, got {describe_value(value)}", key)
     for name in value:
         if not isinstance(name, str):
             raise PodSettingsError(f"keys must be strings, got {name!r}", key)
@@ -255,16 +256,8 @@ def _mapping(value: Any, key: str) -> Mapping[str, Any]:
 
 def _list(value: Any, key: str) -> list[Any]:
     if not isinstance(value, list):
-        raise PodSettingsError(f"expected a list, got {_describe(value)}", key)
+        raise PodSettingsError(f"expected a list, got {describe_value(value)}", key)
     return value
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
 
 
 def _text(value: Any, key: str) -> str:
@@ -273,24 +266,24 @@ def _text(value: Any, key: str) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise PodSettingsError(f"expected a string, got {_describe(value)}", key)
+    raise PodSettingsError(f"expected a string, got {describe_value(value)}", key)
 
 
 def _string(value: Any, key: str) -> str:
     if not isinstance(value, str):
-        raise PodSettingsError(f"expected a string, got {_describe(value)}", key)
+        raise PodSettingsError(f"expected a string, got {describe_value(value)}", key)
     return value
 
 
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
-        raise PodSettingsError(f"expected true or false, got {_describe(value)}", key)
+        raise PodSettingsError(f"expected true or false, got {describe_value(value)}", key)
     return value
 
 
 def _int(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PodSettingsError(f"expected a non-negative integer, got {_describe(value)}", key)
+        raise PodSettingsError(f"expected a non-negative integer, got {describe_value(value)}", key)
     return value
 
 
@@ -347,7 +340,7 @@ def quantity(value: Any, key: str) -> str:
     """A Kubernetes quantity such as ``500m``, ``2``, ``1.5Gi`` (numbers from YAML allowed)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise PodSettingsError(
-            f"expected a quantity such as '500m' or '1Gi', got {_describe(value)}", key
+            f"expected a quantity such as '500m' or '1Gi', got {describe_value(value)}", key
         )
     text = str(value)
     if not _QUANTITY.match(text):

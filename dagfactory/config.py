@@ -228,21 +228,21 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"expected {_type_name(tp)}, got {_describe(value)}", key=key)
+        raise ConfigError(f"expected {_type_name(tp)}, got {describe_value(value)}", key=key)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is tuple:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise ConfigError(f"expected a list, got {_describe(value)}", key=key)
+            raise ConfigError(f"expected a list, got {describe_value(value)}", key=key)
         (item_tp, _) = typing.get_args(tp)
         return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is Mapping:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise ConfigError(f"expected a mapping, got {_describe(value)}", key=key)
+            raise ConfigError(f"expected a mapping, got {describe_value(value)}", key=key)
         _, value_tp = typing.get_args(tp)
         return {
             str(k): _coerce(v, value_tp, f"{key}.{k}") for k, v in sorted(value.items(), key=str)
@@ -253,25 +253,26 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (dt.date, dt.datetime)):
             return value.isoformat()
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ConfigError(f"expected a string, got {_describe(value)}", key=key)
+            raise ConfigError(f"expected a string, got {describe_value(value)}", key=key)
         return str(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"expected true or false, got {_describe(value)}", key=key)
+            raise ConfigError(f"expected true or false, got {describe_value(value)}", key=key)
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"expected an integer, got {_describe(value)}", key=key)
+            raise ConfigError(f"expected an integer, got {describe_value(value)}", key=key)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"expected a number, got {_describe(value)}", key=key)
+            raise ConfigError(f"expected a number, got {describe_value(value)}", key=key)
         return float(value)
     raise TypeError(f"unsupported config type {tp!r} at {key}")  # pragma: no cover
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
+def describe_value(value: Any) -> str:
+    """How an error message names a wrong value: its kind, or its type and repr."""
+    if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
@@ -282,7 +283,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {_describe(data)}", key=prefix or None)
+        raise ConfigError(f"expected a mapping, got {describe_value(data)}", key=prefix or None)
     hints = typing.get_type_hints(cls)
     public = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     kwargs = {}
