@@ -8,20 +8,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${1:-$here/.venv-airflow2}
-python=${PYTHON:-python3}
+. "$here/scripts/venv-lib.sh"
 constraints="$here/scripts/airflow2-constraints.txt"
-stamp="$venv/.airflow2.stamp"
-want=$(cat "$here/scripts/airflow2-venv.sh" "$constraints" | sha256sum | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
-if [ ! -x "$venv/bin/python" ]; then
-  "$python" -m venv "$venv"
-fi
-if [ ! -x "$venv/bin/uv" ]; then
-  "$venv/bin/python" -m pip install --quiet uv
-fi
+inputs=("$here/scripts/airflow2-venv.sh" "$constraints" "$here/scripts/venv-lib.sh")
+venv_is_current "$venv" airflow2 "${inputs[@]}" && exit 0
+venv_create "$venv"
 "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --constraint "$constraints" \
   "apache-airflow==2.10.5" \
   "apache-airflow-providers-cncf-kubernetes==10.10.0"
-echo "$want" > "$stamp"
+venv_mark "$venv" airflow2 "${inputs[@]}"

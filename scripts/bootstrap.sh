@@ -6,20 +6,12 @@ set -euo pipefail
 venv=${1:?usage: bootstrap.sh VENV [EXTRAS]}
 extras=${2:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
-python=${PYTHON:-python3}
-stamp="$venv/.dagfactory-${extras:-base}.stamp"
-want=$(cat "$here/pyproject.toml" "$here/scripts/bootstrap.sh" | sha256sum | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
-if [ ! -x "$venv/bin/python" ]; then
-  "$python" -m venv "$venv"
-fi
-if [ ! -x "$venv/bin/uv" ]; then
-  "$venv/bin/python" -m pip install --quiet uv
-fi
+. "$here/scripts/venv-lib.sh"
+inputs=("$here/pyproject.toml" "$here/scripts/bootstrap.sh" "$here/scripts/venv-lib.sh")
+venv_is_current "$venv" "dagfactory-${extras:-base}" "${inputs[@]}" && exit 0
+venv_create "$venv"
 spec="$here"
 [ -n "$extras" ] && spec="$here[$extras]"
 # dbt-core 1.12 pulls a parser whose install downloads a file from outside the registries.
 "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e "$spec" "dbt-core<1.12"
-echo "$want" > "$stamp"
+venv_mark "$venv" "dagfactory-${extras:-base}" "${inputs[@]}"
