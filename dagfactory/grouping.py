@@ -165,16 +165,17 @@ def _assign_tasks(graph: DbtGraph, manifest: Manifest, strategy: Strategy) -> di
 
 
 def _assign_tests(
-    graph: DbtGraph, manifest: Manifest, strategy: Strategy, group_of: dict[str, str]
+    graph: DbtGraph,
+    manifest: Manifest,
+    strategy: Strategy,
+    group_of: dict[str, str],
+    groups: nx.DiGraph,
 ) -> None:
     """Put each test task in the most downstream group among its parents.
 
     Any other choice could add an edge back to an upstream group and close a cycle.
     """
-    rank = {
-        g: i
-        for i, g in enumerate(nx.lexicographical_topological_sort(_group_graph(graph, group_of)))
-    }
+    rank = {g: i for i, g in enumerate(nx.lexicographical_topological_sort(groups))}
     for unit_id, unit in sorted(graph.units.items()):
         if unit.command != "test":
             continue
@@ -202,17 +203,20 @@ def _crossing(
     return crossing
 
 
-def _group_graph(graph: DbtGraph, group_of: Mapping[str, str]) -> nx.DiGraph:
+def _group_graph(
+    group_of: Mapping[str, str], crossing: Mapping[tuple[str, str], object]
+) -> nx.DiGraph:
     groups = nx.DiGraph()
     groups.add_nodes_from(sorted(set(group_of.values())))
-    groups.add_edges_from(sorted(_crossing(graph, group_of)))
+    groups.add_edges_from(sorted(crossing))
     return groups
 
 
 def _merge_cycles(graph: DbtGraph, group_of: dict[str, str]) -> dict[str, tuple[str, ...]]:
     """Merge every set of groups that depend on each other in a circle into one group."""
     merged: dict[str, tuple[str, ...]] = {}
-    for component in nx.strongly_connected_components(_group_graph(graph, group_of)):
+    groups = _group_graph(group_of, _crossing(graph, group_of))
+    for component in nx.strongly_connected_components(groups):
         if len(component) < 2:
             continue
         parts = tuple(sorted(component))
@@ -247,9 +251,10 @@ def group_units(graph: DbtGraph, manifest: Manifest, config: Config) -> Grouping
     merged: dict[str, tuple[str, ...]] = {}
     if config.group_cycles == "merge":
         merged = _merge_cycles(graph, group_of)
-    else:
-        _check_acyclic({k: tuple(v) for k, v in sorted(_crossing(graph, group_of).items())})
-    _assign_tests(graph, manifest, strategy, group_of)
+    crossing = _crossing(graph, group_of)  # between the groups of every unit but test tasks
+    if not merged:
+        _check_acyclic({k: tuple(v) for k, v in sorted(crossing.items())})
+    _assign_tests(graph, manifest, strategy, group_of, _group_graph(group_of, crossing))
 
     members: dict[str, list[str]] = {}
     for unit_id, group in group_of.items():
