@@ -16,7 +16,15 @@ from typing import Any
 
 from dagfactory._pysrc import Call
 
-__all__ = ["KWARG_RENAMES", "NATIVE", "SYMBOLS", "VERSIONS", "localize", "locate"]
+__all__ = [
+    "HASH_WALKS_SCHEDULE_ASSETS",
+    "KWARG_RENAMES",
+    "NATIVE",
+    "SYMBOLS",
+    "VERSIONS",
+    "localize",
+    "locate",
+]
 
 VERSIONS = ("2", "3")
 #: the version renderers write for: localizing to it changes nothing
@@ -53,6 +61,11 @@ SYMBOLS: Mapping[str, Mapping[str, tuple[str, str]]] = {
     },
     "KubernetesPodOperator": {"3": _POD, "2": _POD},
 }
+
+#: versions whose DAG hash walks every schedule asset (Airflow 3: ``json.dumps`` per asset) on
+#: each dependency call; their asset schedules are written as a tuple that caches its hash.
+#: Airflow 2.10 hashes a Dataset by its URI and the schedule as a summary string.
+HASH_WALKS_SCHEDULE_ASSETS = frozenset({"3"})
 
 #: (symbol, Airflow 3 keyword) -> version -> keyword in that version
 KWARG_RENAMES: Mapping[tuple[str, str], Mapping[str, str]] = {

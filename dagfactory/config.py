@@ -61,6 +61,19 @@ class DbtConfig:
     #: may use Airflow templates, e.g. a target folder per task try:
     #: ``DBT_TARGET_PATH: /tmp/dbt/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}/{{ ti.try_number }}``
     env: Mapping[str, str] = _frozen_dict()
+    #: pass ``--use-fast-test-edges``; null: when the manifest's dbt has it (1.10 and later)
+    fast_test_edges: bool | None = None
+    #: let each task write manifest.json and run_results.json; false: ``--no-write-json``
+    write_json: bool = False
+    #: each task try gets its own ``--target-path``/``--log-path``, a fresh folder under this
+    #: one, removed when the task ends (Bash tasks); "" keeps the project's own ``target/``
+    target_base: str = "/tmp/dagfactory-dbt"
+    #: leave the task's target folder in place (its path is in the task log), e.g. to collect
+    #: run_results.json with ``write_json: true``
+    keep_target: bool = False
+    #: dbt's parse state, read by every task and written by none (``dbt parse`` in the image
+    #: build); default ``<project_dir>/target/partial_parse.msgpack``; "" for none
+    parse_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,8 @@ class Config:
     airflow_version: str = "3"  # "2": Airflow 2.10 names (dagfactory/_airflow_api.py)
     cross_dag: str = "assets"  # assets | asset_or_time | sensors (see the README)
     group_cycles: str = "error"  # error | merge: groups on a cycle become one DAG
+    #: warn when a generated file is estimated to cost more CPU seconds to parse (0: never)
+    parse_budget_seconds: float = 5.0
     dbt: DbtConfig = field(default_factory=DbtConfig)
     dag_defaults: DagDefaults = field(default_factory=DagDefaults)
     task_defaults: TaskDefaults = field(default_factory=TaskDefaults)

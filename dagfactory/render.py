@@ -27,7 +27,7 @@ from dagfactory._pysrc import Call, Raw, jinja_escape, literal
 from dagfactory._version import __version__
 from dagfactory.config import TASK_SETTING_CHECKS, Config
 from dagfactory.errors import OutputError, RenderError
-from dagfactory.specs import DagSpec, SensorSpec, TaskSpec
+from dagfactory.specs import DagSpec, DbtRun, SensorSpec, TaskSpec
 
 __all__ = ["BUILD_MARKER", "RenderedFile", "render_dags", "template_dirs", "write_output"]
 
@@ -35,6 +35,8 @@ BUILD_MARKER = ".dagfactory-build.json"
 TEMPLATE_NAME = "dag.py.j2"
 
 _BASH = "airflow.providers.standard.operators.bash.BashOperator"
+#: the schedule's collection type, defined by the template when a file needs it
+ASSET_LIST = "_AssetList"
 
 
 @dataclass(frozen=True)
@@ -127,16 +129,49 @@ def _vars_json(vars: Mapping[str, Any]) -> str:
     return text
 
 
-def _bash_command(argv: Iterable[str], config: Config) -> str:
-    quoted = " ".join(jinja_escape(shlex.quote(arg)) for arg in argv)
+_NO_DBT_RUN = DbtRun()  # dbt's own target/ and parse state
+
+
+def _shell(text: str) -> str:
+    """One shell word that Airflow's Jinja renders as itself."""
+    return jinja_escape(shlex.quote(text))
+
+
+def _bash_command(
+    argv: Iterable[str], config: Config, run: DbtRun = _NO_DBT_RUN, name: str = "dbt"
+) -> str:
+    """The dbt command line for ``bash -c``, in its own target folder when ``run`` says so.
+
+    A fresh folder per task try (``mktemp -d``), so tasks on one worker never share
+    ``target/`` or dbt's log; removed when the shell exits unless ``keep_target``. The shared
+    parse state is passed only where it exists: dbt refuses a missing
+    ``DBT_PARTIAL_PARSE_FILE_PATH``, and without it parses the whole project (and says so).
+    """
+    lines = []
+    command = " ".join(_shell(arg) for arg in argv)
+    if run.target_base:
+        base = run.target_base.rstrip("/") or "/"
+        folder = _shell(f"{base}/{name}.XXXXXX")
+        lines.append(f"T=$(mkdir -p {_shell(base)} && mktemp -d {folder}) || exit 1")
+        if run.keep_target:
+            lines.append('echo "dagfactory: dbt target folder $T"')
+        else:
+            lines.append("trap 'rm -rf \"$T\"' EXIT")
+        command += ' --target-path "$T" --log-path "$T"'
+    if run.parse_state:
+        state = _shell(run.parse_state)
+        lines.append(
+            f"if [ -f {state} ]; then export DBT_PARTIAL_PARSE_FILE_PATH={state}; "
+            f"else echo {_shell(f'dagfactory: no dbt parse state at {run.parse_state}')} >&2; fi"
+        )
     if config.dbt.vars:
         # Vars are the one place where Airflow templates are wanted ({{ ds }}): they come
         # from the team's own config, not from the manifest. What a template renders
         # ({{ params.x }}, {{ dag_run.conf[...] }}) may hold a quote, so the quoting for the
         # shell happens after rendering, in Jinja, never around the unrendered text.
         vars_json = _vars_json(config.dbt.vars)
-        quoted += f" --vars {_SHELL_QUOTED_OPEN}{vars_json}{_SHELL_QUOTED_CLOSE}"
-    return quoted
+        command += f" --vars {_SHELL_QUOTED_OPEN}{vars_json}{_SHELL_QUOTED_CLOSE}"
+    return "\n".join([*lines, command])
 
 
 def _timedelta(seconds: float) -> Call:
@@ -226,10 +261,13 @@ def _task_tail(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
     return kwargs
 
 
-def _bash_kwargs(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
+def _bash_kwargs(task: TaskSpec, config: Config, spec: DagSpec) -> list[tuple[str, Any]]:
     kwargs: list[tuple[str, Any]] = [
         ("task_id", task.task_id),
-        ("bash_command", _bash_command(task.argv, config)),
+        (
+            "bash_command",
+            _bash_command(task.argv, config, spec.dbt_run, f"{spec.dag_id}.{task.task_id}"),
+        ),
     ]
     if config.dbt.env:
         kwargs.append(("env", dict(config.dbt.env)))
@@ -237,9 +275,11 @@ def _bash_kwargs(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
     return kwargs
 
 
-def _celery_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+def _celery_call(
+    task: TaskSpec, config: Config, spec: DagSpec
+) -> tuple[_Import, list[tuple[str, Any]]]:
     """BashOperator on the shared Celery workers (its queue; its executor when several run)."""
-    kwargs = _bash_kwargs(task, config)
+    kwargs = _bash_kwargs(task, config, spec)
     celery = config.routing.celery
     if celery.queue:
         kwargs.append(("queue", celery.queue))
@@ -249,10 +289,10 @@ def _celery_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[st
 
 
 def _kubernetes_executor_call(
-    task: TaskSpec, config: Config
+    task: TaskSpec, config: Config, spec: DagSpec
 ) -> tuple[_Import, list[tuple[str, Any]]]:
     """The same Bash task, run by the KubernetesExecutor in a pod shaped by ``pod_override``."""
-    kwargs = _bash_kwargs(task, config)
+    kwargs = _bash_kwargs(task, config, spec)
     kwargs.append(("executor", config.routing.kubernetes.executor))
     pod = task.route.pod or {}
     kwargs.append(("executor_config", {"pod_override": _k8s.pod_override(pod)}))
@@ -295,25 +335,37 @@ def _kubernetes_pod_call(task: TaskSpec, config: Config) -> tuple[_Import, list[
     return _operator_import(_KPO), kwargs + _task_tail(task, config)
 
 
-def _task_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+def _task_call(
+    task: TaskSpec, config: Config, spec: DagSpec
+) -> tuple[_Import, list[tuple[str, Any]]]:
     """The operator and its keyword arguments for one task, by its route."""
     runner = task.route.runner
     if runner == "celery":
-        return _celery_call(task, config)
+        return _celery_call(task, config, spec)
     if runner == "kubernetes":
         if config.routing.kubernetes.mode == "executor":
-            return _kubernetes_executor_call(task, config)
+            return _kubernetes_executor_call(task, config, spec)
         return _kubernetes_pod_call(task, config)
     raise RenderError(f"unknown runner {runner!r}", unique_id=task.unique_ids[0])
 
 
-def _schedule(spec: DagSpec) -> Any:
+def _asset_list_class(spec: DagSpec, version: str) -> bool:
+    """Whether the file defines ``_AssetList``, a tuple that hashes once, for its schedule.
+
+    Airflow 3 hashes the DAG, schedule included, for every task named in every dependency
+    call; a plain list of N assets costs N ``json.dumps`` each time, so parsing grew with
+    tasks x assets (60 s for a 1,400-task DAG on 950 assets).
+    """
+    return spec.trigger == "assets" and version in _airflow_api.HASH_WALKS_SCHEDULE_ASSETS
+
+
+def _schedule(spec: DagSpec, version: str) -> Any:
     """The ``schedule=`` value, in Airflow 3 names (``_airflow_api`` maps them for 2)."""
     if spec.trigger == "schedule":
         return spec.schedule
     assets = [Call("Asset", (uri,)) for uri in spec.schedule_assets]
     if spec.trigger == "assets":
-        return assets
+        return Call(ASSET_LIST, (assets,)) if _asset_list_class(spec, version) else assets
     timetable = Call("CronTriggerTimetable", (spec.schedule,), (("timezone", "UTC"),))
     return Call("AssetOrTimeSchedule", (), (("timetable", timetable), ("assets", assets)))
 
@@ -345,7 +397,7 @@ def _sensor_kwargs(sensor: SensorSpec, config: Config) -> list[tuple[str, Any]]:
 
 def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
     defaults = config.dag_defaults
-    schedule = _schedule(spec)
+    schedule = _schedule(spec, config.airflow_version)
     default_args = {"owner": spec.owner, **dict(defaults.default_args)}
     kwargs: list[tuple[str, Any]] = [
         ("dag_id", spec.dag_id),
@@ -433,7 +485,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
             }
         )
     for index, task in enumerate(spec.tasks):
-        operator, kwargs = _task_call(task, config)
+        operator, kwargs = _task_call(task, config, spec)
         operator = _versioned(operator, version)
         imports.add(operator)
         names = _call_names(value for _, value in kwargs)
@@ -464,6 +516,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
         "dag_kwargs": dag_kwargs,
         "tasks": tasks,
         "upstream": upstream,
+        "asset_list_class": _asset_list_class(spec, version),
     }
     try:
         text = _template(tuple(template_dirs(template_dir))).render(context)

@@ -24,7 +24,7 @@ from dagfactory.grouping import Grouping
 from dagfactory.manifest import Manifest, Node
 from dagfactory.routing import Route
 
-__all__ = ["DagSpec", "SensorSpec", "TaskSpec", "assemble", "asset_uri", "sanitize_id"]
+__all__ = ["DagSpec", "DbtRun", "SensorSpec", "TaskSpec", "assemble", "asset_uri", "sanitize_id"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 MAX_ID_LENGTH = 250  # Airflow's limit for dag_id and task_id
@@ -80,6 +80,17 @@ class SensorSpec:
 
 
 @dataclass(frozen=True)
+class DbtRun:
+    """Where a task's dbt process keeps its files: the same for every task of a project."""
+
+    #: a fresh ``--target-path`` per task try is made under this folder ("" or None: none)
+    target_base: str | None = None
+    keep_target: bool = False
+    #: the shared, read-only ``partial_parse.msgpack`` (used when it exists on the worker)
+    parse_state: str | None = None
+
+
+@dataclass(frozen=True)
 class DagSpec:
     dag_id: str
     file_name: str
@@ -97,6 +108,7 @@ class DagSpec:
     cross_dag: str = "assets"  # the policy that links this DAG to its upstream DAGs
     sensors: tuple[SensorSpec, ...] = ()  # ``cross_dag: sensors``
     merged_groups: tuple[str, ...] = ()  # the groups merged into this DAG (``group_cycles``)
+    dbt_run: DbtRun = field(default_factory=DbtRun)
 
     @property
     def trigger(self) -> str:
@@ -161,14 +173,43 @@ def _dbt_dir(value: str | None, fallback: str, config: Config) -> str:
 DEFAULT_PROJECT_DIR = "/opt/airflow/dbt/{project}"
 
 
+#: the first dbt-core version that knows each flag a task may pass after its sub-command
+#: (dbt 1.5 moved global flags such as ``--no-write-json`` behind the sub-command)
+FLAG_SINCE: Mapping[str, tuple[int, int]] = {
+    "--no-write-json": (1, 5),
+    "--target-path": (1, 5),
+    "--partial-parse-file-path": (1, 6),
+    "--use-fast-test-edges": (1, 10),
+}
+
+
+def dbt_version_tuple(version: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of a manifest's ``dbt_version``; None when it does not say.
+
+    dbt Cloud's release tracks write dates (``2024.9.238``): those are newer than any 1.x.
+    """
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    if not match:
+        return None
+    major, minor = int(match[1]), int(match[2])
+    return (99, 0) if major >= 2000 else (major, minor)
+
+
+def dbt_knows(manifest: Manifest, flag: str) -> bool:
+    """Whether the dbt that wrote the manifest accepts ``flag`` (never guess: unknown = no)."""
+    version = dbt_version_tuple(manifest.dbt_version)
+    return version is not None and version >= FLAG_SINCE[flag]
+
+
 def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """What every task's dbt command line shares: ``(executable,)`` and the trailing flags.
 
-    The command is ``<executable> <build|test> --select <selector> <flags>``.
+    The command is ``<executable> <build|test> --select <selector> <flags>``. The flags are
+    the cheap ones for one node of a large project (docs/running-dbt.md): the fast test-edge
+    algorithm and no whole-project JSON artifacts, where the project's dbt has them.
     """
     dbt = config.dbt
-    project = config.project or manifest.project_name
-    project_dir = _dbt_dir(dbt.project_dir, DEFAULT_PROJECT_DIR.format(project=project), config)
+    project_dir = _project_dir(manifest, config)
     profiles_dir = _dbt_dir(dbt.profiles_dir, project_dir, config)
     flags = ["--project-dir", project_dir, "--profiles-dir", profiles_dir]
     if dbt.target:
@@ -176,7 +217,32 @@ def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...]
     # Cautious: a model's task runs the tests whose only parent it is, never a test that
     # also reads another model (that one is a task of its own, after all its parents).
     flags += ["--indirect-selection", "cautious"]
+    fast_test_edges = dbt.fast_test_edges
+    if fast_test_edges is None:
+        fast_test_edges = dbt_knows(manifest, "--use-fast-test-edges")
+    if fast_test_edges:
+        flags.append("--use-fast-test-edges")
+    if not dbt.write_json and dbt_knows(manifest, "--no-write-json"):
+        flags.append("--no-write-json")
     return (dbt.executable,), tuple(flags)
+
+
+def _project_dir(manifest: Manifest, config: Config) -> str:
+    project = config.project or manifest.project_name
+    default = DEFAULT_PROJECT_DIR.format(project=project)
+    return _dbt_dir(config.dbt.project_dir, default, config)
+
+
+def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
+    """The per-task target folder and the shared parse state, where the project's dbt can."""
+    dbt = config.dbt
+    target_base = dbt.target_base if dbt_knows(manifest, "--target-path") else ""
+    parse_state = dbt.parse_state
+    if parse_state is None and target_base:
+        parse_state = str(Path(_project_dir(manifest, config)) / "target/partial_parse.msgpack")
+    if not dbt_knows(manifest, "--partial-parse-file-path"):
+        parse_state = None
+    return DbtRun(target_base or None, dbt.keep_target, parse_state or None)
 
 
 def _node_settings(node: Node) -> Mapping[str, Any]:
@@ -196,6 +262,7 @@ def assemble(
     team_id = sanitize_id(team)
     _check_configured_groups(grouping, config)
     executable, flags = dbt_argv_prefix(manifest, config)
+    run = dbt_run(manifest, config)
     dag_ids: dict[str, str] = {}
     seen_dag_ids: dict[str, str] = {}
     for group in grouping.groups:
@@ -311,6 +378,7 @@ def assemble(
                 cross_dag=config.cross_dag,
                 sensors=sensor_specs,
                 merged_groups=tuple(grouping.merged.get(group, ())),
+                dbt_run=run,
             )
         )
     return tuple(dags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,38 @@ def expected_graph(raw: dict[str, Any]) -> tuple[set[str], set[tuple[str, str]]]
                 tasks.add(uid)
     edges = {(p, uid) for uid in tasks for p in parents(uid)}
     return tasks, edges
+
+
+def serialized_dags(folder: Path) -> dict[str, Any]:
+    """Each DAG of a folder as Airflow stores it (``DagSerialization.to_dict``), its paths
+    made relative to the folder so two folders of the same files compare equal."""
+    pytest.importorskip("airflow")
+    import json
+
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dagbag = load_dagbag(folder)
+    assert dagbag.import_errors == {}
+    prefix = str(folder.resolve()) + "/"
+    return {
+        dag_id: json.loads(json.dumps(DagSerialization.to_dict(dag)).replace(prefix, ""))
+        for dag_id, dag in dagbag.dags.items()
+    }
+
+
+class _PlainListSchedule(ast.NodeTransformer):
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "_AssetList":
+            return node.args[0]
+        return node
+
+
+def plain_list_twin(folder: Path, twin: Path) -> Path:
+    """Copy a build folder with every ``_AssetList([...])`` schedule written as the plain
+    list ``[...]``: the file shape dagfactory emitted before, and the one Airflow documents."""
+    twin.mkdir(parents=True)
+    for path in sorted(folder.glob("*.py")):
+        tree = _PlainListSchedule().visit(ast.parse(path.read_text(encoding="utf-8")))
+        (twin / path.name).write_text(ast.unparse(tree), encoding="utf-8")
+    return twin

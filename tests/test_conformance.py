@@ -4,6 +4,7 @@ Manifests older than schema v4 (dbt < 1.0) end with the clear "too old" error, a
 whose models reference each other in a circle ends with the cycle error dbt would give.
 Projects whose folders depend on each other both ways are built with
 ``group_cycles: merge``; with the default they must end with the readable cycle error.
+Each build serializes exactly like its plain-list-schedule twin (see test_schedule_shape.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from helpers import load_dagbag
+from helpers import load_dagbag, plain_list_twin, serialized_dags
 from tests_paths import CORPUS
 
 from dagfactory import GraphError, GroupCycleError, UnsupportedSchemaError, build, load_config
@@ -61,3 +62,4 @@ def test_corpus_manifest_builds_and_loads_in_airflow(entry, tmp_path):
     assert dagbag.import_errors == {}
     assert sorted(dagbag.dags) == sorted(dag.dag_id for dag in result.dags)
     assert sum(len(dag.tasks) for dag in dagbag.dags.values()) == result.task_count
+    assert serialized_dags(out) == serialized_dags(plain_list_twin(out, tmp_path / "twin"))

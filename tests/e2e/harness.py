@@ -303,8 +303,6 @@ def write_config(
         "DBT_LOG_PATH": f"{runs_dir}/{TASK_DIR_TEMPLATE}",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    if partial_parse is not None:
-        env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(partial_parse)
     config = {
         "dbt": {
             "project_dir": str(project),
@@ -312,6 +310,12 @@ def write_config(
             "executable": _venv_bin("dbt"),
             "vars": dict(vars),
             "env": env,
+            # The generated command line as shipped (fast test edges, the shared parse
+            # state), except that each try keeps its run_results.json where the harness
+            # reads it: in the DBT_TARGET_PATH above, not in a temporary folder.
+            "write_json": True,
+            "target_base": "",
+            "parse_state": str(partial_parse) if partial_parse is not None else "",
         },
         "task_defaults": dict(task_defaults or {}),
     }
