@@ -174,6 +174,8 @@ def build(
     result = run_build(
         manifest, out_dir, config, run_results=run_results, template_dir=template_dir
     )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning.format_message()}", err=True)
     push_result = None
     if push_url:
         push_result = _push(result.out_dir, push_url, fmt=fmt, **push_options)

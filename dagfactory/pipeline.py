@@ -8,12 +8,14 @@ files into the output folder. The CLI calls these and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dagfactory.config import Config
+from dagfactory.costs import BuildWarning, build_warnings, estimate_parse_seconds
 from dagfactory.graph import build_graph
 from dagfactory.grouping import group_units
 from dagfactory.manifest import Manifest, load_manifest, load_run_results
@@ -22,14 +24,6 @@ from dagfactory.routing import route_units
 from dagfactory.specs import DagSpec, assemble
 
 __all__ = ["BuildResult", "build", "generate"]
-
-#: What Airflow 3.3's DAG processor spends (CPU) per loop on a generated file: per file (fork,
-#: imports, serialization), per task, and per in-DAG edge times the DAG's schedule assets
-#: (every ``>>`` hashes the DAG twice, and a DAG's hash hashes each schedule ``Asset``).
-#: Fitted by ``make bench`` (BENCHMARKS.md); used only for the estimate in the summary.
-PARSE_SECONDS_PER_FILE = 0.07
-PARSE_SECONDS_PER_TASK = 0.00035
-PARSE_SECONDS_PER_EDGE_ASSET = 0.000042
 
 
 @dataclass(frozen=True)
@@ -40,6 +34,7 @@ class BuildResult:
     files: tuple[RenderedFile, ...]
     group_by: str
     out_dir: Path | None = None
+    warnings: tuple[BuildWarning, ...] = ()
 
     @property
     def team(self) -> str:
@@ -60,16 +55,8 @@ class BuildResult:
     @property
     def estimated_parse_loop_seconds(self) -> float:
         """What the DAG processor pays per loop for these files (rough, from benchmarks)."""
-        seconds = 0.0
-        for dag in self.dags:
-            tasks = len(dag.tasks) + len(dag.sensors)
-            edges = sum(len(task.upstream) + len(task.wait_for) for task in dag.tasks)
-            seconds += (
-                PARSE_SECONDS_PER_FILE
-                + tasks * PARSE_SECONDS_PER_TASK
-                + edges * len(dag.schedule_assets) * PARSE_SECONDS_PER_EDGE_ASSET
-            )
-        return round(seconds, 3)
+        version = self.config.airflow_version
+        return round(sum(estimate_parse_seconds(dag, version) for dag in self.dags), 3)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +75,9 @@ class BuildResult:
             "merged_groups": {
                 d.dag_id: list(d.merged_groups) for d in self.dags if d.merged_groups
             },
+            "warnings": [
+                {"message": w.message, "dag_id": w.dag_id, "key": w.key} for w in self.warnings
+            ],
             "dags": [dag.to_dict() for dag in self.dags],
         }
 
@@ -108,7 +98,8 @@ def generate(
     routes = route_units(graph, manifest, config, run_times)
     dags = assemble(graph, grouping, routes, manifest, config)
     files = render_dags(dags, config, template_dir)
-    return BuildResult(manifest, config, dags, tuple(files), grouping.strategy)
+    warnings = build_warnings(dags, config, grouping.strategy)
+    return BuildResult(manifest, config, dags, tuple(files), grouping.strategy, warnings=warnings)
 
 
 def build(
@@ -122,6 +113,4 @@ def build(
     """Generate the DAG files and swap them into ``out_dir`` as a whole."""
     result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
     out = write_output(out_dir, list(result.files), team=result.team, project=result.project)
-    return BuildResult(
-        result.manifest, result.config, result.dags, result.files, result.group_by, out
-    )
+    return dataclasses.replace(result, out_dir=out)
