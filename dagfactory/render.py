@@ -7,7 +7,6 @@ by :func:`dagfactory._pysrc.literal`, so user text can only ever be a string lit
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -132,6 +131,7 @@ def _vars_json(vars: Mapping[str, Any]) -> str:
 _NO_DBT_RUN = DbtRun()  # dbt's own target/ and parse state
 
 
+@lru_cache(maxsize=4096)  # the shared flags repeat in every task
 def _shell(text: str) -> str:
     """One shell word that Airflow's Jinja renders as itself."""
     return jinja_escape(shlex.quote(text))
@@ -419,37 +419,19 @@ def _dag_kwargs(spec: DagSpec, config: Config) -> list[tuple[str, Any]]:
     return kwargs
 
 
-@lru_cache(maxsize=8)
-def _template_digest(search_path: tuple[str, ...]) -> str:
-    """The template's own text: a layout change is an input too, even within a version."""
-    source = _template(search_path).environment.loader.get_source(  # type: ignore[union-attr]
-        _template(search_path).environment, TEMPLATE_NAME
-    )[0]
-    return hashlib.sha256(source.encode()).hexdigest()
+#: stands for the header's hash while the text it covers is rendered
+_HASH_SLOT = "@@dagfactory-content-hash@@"
 
 
-def inputs_hash(spec: DagSpec, config: Config, template_dir: str | None = None) -> str:
-    """Hash of everything that shapes this one file, so unrelated changes leave it alone."""
-    payload = orjson.dumps(
-        # base_dir only locates the config file; its effect is already in the spec's paths.
-        {
-            "spec": spec,
-            "config": dataclasses.replace(config, base_dir=None),
-            "version": __version__,
-            "template": _template_digest(tuple(template_dirs(template_dir))),
-        },
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_DATACLASS,
-        default=_json_default,
-    )
-    return hashlib.sha256(payload).hexdigest()[:16]
+def _with_content_hash(text: str) -> str:
+    """Put the hash of the file's own text into its header.
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (frozenset, set)):
-        return sorted(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError
+    The text is all that shapes a file (plan, template, Airflow names, generator version in
+    the first line), so the hash changes exactly when the file does: a config change that
+    touches one DAG leaves every other file byte-identical, and so unpushed.
+    """
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return text.replace(_HASH_SLOT, digest, 1)
 
 
 def _localized(
@@ -510,7 +492,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
     ]
     context = {
         "generator": f"dagfactory {__version__}",
-        "inputs_hash": inputs_hash(spec, config, template_dir),
+        "content_hash": _HASH_SLOT,
         "dag_id_comment": spec.dag_id,
         "imports": _import_lines(imports),
         "dag_kwargs": dag_kwargs,
@@ -522,7 +504,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
         text = _template(tuple(template_dirs(template_dir))).render(context)
     except Exception as exc:  # jinja2 errors of a user template
         raise RenderError(f"template failed: {exc}", group=spec.group) from exc
-    return RenderedFile(spec.file_name, text, spec.dag_id)
+    return RenderedFile(spec.file_name, _with_content_hash(text), spec.dag_id)
 
 
 def render_dags(
