@@ -70,6 +70,12 @@ def format_build_summary(result: Any) -> str:
         "parse loop, shared by its parsing processes (fitted in BENCHMARKS.md)"
     )
     lines.append(f"cross_dag: {result.config.cross_dag}")
+    run = result.dags[0].dbt_run if result.dags else None
+    if run and run.parse_state:
+        lines.append(
+            f"dbt parse state: tasks read {run.parse_state} when it exists; make it with "
+            "`dbt parse` in the worker image (docs/running-dbt.md)"
+        )
     for dag in result.dags:  # the exceptions to the default runner, each with its reason
         for task in dag.tasks:
             route = task.route
