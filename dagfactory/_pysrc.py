@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Call", "Raw", "jinja_escape", "literal"]
+__all__ = ["Call", "Concat", "Raw", "jinja_escape", "literal"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -46,6 +46,18 @@ class Raw:
             raise ValueError(f"not a dotted identifier: {self.source!r}")
 
 
+@dataclass(frozen=True)
+class Concat:
+    """Strings joined with ``+``: text shared by many tasks is named once in the file."""
+
+    parts: tuple[Raw | str, ...]
+
+    def __post_init__(self) -> None:
+        for part in self.parts:
+            if not isinstance(part, (Raw, str)):
+                raise ValueError(f"not a name or a string: {part!r}")
+
+
 def literal(value: Any) -> str:
     """The Python source for ``value``; dict keys are sorted so output is deterministic."""
     if value is None or isinstance(value, bool):
@@ -60,6 +72,8 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, Raw):
         return value.source
+    if isinstance(value, Concat):
+        return " + ".join(literal(part) for part in value.parts)
     if isinstance(value, Call):
         parts = [literal(arg) for arg in value.args]
         parts += [f"{name}={literal(arg)}" for name, arg in value.kwargs]

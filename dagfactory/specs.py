@@ -88,6 +88,9 @@ class DbtRun:
     keep_target: bool = False
     #: the shared, read-only ``partial_parse.msgpack`` (used when it exists on the worker)
     parse_state: str | None = None
+    #: what every task's dbt argv starts with, and the flags after ``--select <selector>``
+    executable: tuple[str, ...] = ("dbt",)
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,15 +237,17 @@ def _project_dir(manifest: Manifest, config: Config) -> str:
 
 
 def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
-    """The per-task target folder and the shared parse state, where the project's dbt can."""
+    """What every task's dbt process shares: its argv around the selector, the per-task target
+    folder and the shared parse state (these two where the project's dbt can)."""
     dbt = config.dbt
+    executable, flags = dbt_argv_prefix(manifest, config)
     target_base = dbt.target_base if dbt_knows(manifest, "--target-path") else ""
     parse_state = dbt.parse_state
     if parse_state is None and target_base:
         parse_state = str(Path(_project_dir(manifest, config)) / "target/partial_parse.msgpack")
     if not dbt_knows(manifest, "--partial-parse-file-path"):
         parse_state = None
-    return DbtRun(target_base or None, dbt.keep_target, parse_state or None)
+    return DbtRun(target_base or None, dbt.keep_target, parse_state or None, executable, flags)
 
 
 def _node_settings(node: Node) -> Mapping[str, Any]:
@@ -261,7 +266,6 @@ def assemble(
     team = config.team or sanitize_id(project)
     team_id = sanitize_id(team)
     _check_configured_groups(grouping, config)
-    executable, flags = dbt_argv_prefix(manifest, config)
     run = dbt_run(manifest, config)
     dag_ids: dict[str, str] = {}
     seen_dag_ids: dict[str, str] = {}
@@ -341,7 +345,7 @@ def assemble(
                     resource_type=unit.resource_type,
                     dbt_command=unit.command,
                     selector=unit.selector,
-                    argv=(*executable, unit.command, "--select", unit.selector, *flags),
+                    argv=(*run.executable, unit.command, "--select", unit.selector, *run.flags),
                     route=routes[unit_id],
                     upstream=tuple(sorted(upstream)),
                     inlets=tuple(sorted(inlets)),

@@ -82,13 +82,30 @@ def assert_safe_source(text: str) -> ast.Module:
     return tree
 
 
+def _value(node: ast.expr, constants: dict[str, object]) -> object:
+    """A literal, or strings joined with ``+`` from the file's module constants."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _value(node.left, constants) + _value(node.right, constants)  # type: ignore[operator]
+    if isinstance(node, ast.Name):
+        return constants[node.id]
+    return ast.literal_eval(node)
+
+
 def _keyword_values(tree: ast.Module, keyword: str) -> list[object]:
+    constants = {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     return [
-        ast.literal_eval(kw.value)
+        _value(kw.value, constants)
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         for kw in node.keywords
-        if kw.arg == keyword and isinstance(kw.value, (ast.Constant, ast.Dict, ast.List))
+        if kw.arg == keyword
+        and isinstance(kw.value, (ast.Constant, ast.Dict, ast.List, ast.BinOp, ast.Name))
     ]
 
 
@@ -114,11 +131,13 @@ def test_user_text_in_templated_fields_renders_as_itself():
     """Airflow renders bash_command with Jinja: a `{{` in a path must not be evaluated."""
     config = _celery(**{"dbt.project_dir": "/opt/{{ 7 * 7 }}/{% if x %}p{% endif %}"})
     result = generate(SHOP / "manifest.json", config)
+    commands = []
     for file in result.files:
-        tree = assert_safe_source(file.text)
-        for command in _keyword_values(tree, "bash_command"):
-            rendered = jinja2.Environment().from_string(command).render()
-            assert "/opt/{{ 7 * 7 }}/{% if x %}p{% endif %}" in shlex.split(rendered)
+        commands += _keyword_values(assert_safe_source(file.text), "bash_command")
+    assert len(commands) == sum(len(dag.tasks) for dag in result.dags)
+    for command in commands:
+        rendered = jinja2.Environment().from_string(command).render()
+        assert "/opt/{{ 7 * 7 }}/{% if x %}p{% endif %}" in shlex.split(rendered)
 
 
 hostile_text = st.text(
