@@ -8,6 +8,11 @@
   the consuming DAG), and nothing else: no docs, no default_args, no inlets, no retries. It is
   written from the ``dagfactory build --format json`` summary, never from dagfactory's code, so
   it is the floor Airflow sets for these tasks and edges.
+* :func:`write_schedule_none_twin`: each generated file with its DAG's ``schedule=`` set to
+  ``None`` and nothing else changed: the same tasks, edges, docs and operators with no asset
+  schedule to hash, so file / twin is exactly what the schedule costs Airflow's parse (Airflow
+  3.3 hashes the DAG, schedule included, on every dependency call). Made with ``ast`` from
+  whatever shape the generator emits, so it follows the generator as it changes.
 * :func:`write_cosmos`: one astronomer-cosmos ``DbtDag`` over the same manifest, at the best
   parse settings cosmos has (``LoadMode.DBT_MANIFEST``; ``TestBehavior.BUILD``, one ``dbt
   build`` task per node like dagfactory; its orjson parser on and telemetry off are set in the
@@ -16,6 +21,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +83,55 @@ def write_handwritten(summary: dict[str, Any], out: Path, project_dir: str) -> d
         tasks += len(dag["tasks"])
         edges += sum(len(t["upstream"]) for t in dag["tasks"])
     return {"files": len(summary["dags"]), "tasks": tasks, "in_dag_edges": edges}
+
+
+def _is_dag_call(node: ast.Call) -> bool:
+    """``DAG(...)`` or ``<module>.DAG(...)``: the constructor, however it was imported."""
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id == "DAG") or (
+        isinstance(func, ast.Attribute) and func.attr == "DAG"
+    )
+
+
+class _ScheduleNone(ast.NodeTransformer):
+    """Sets ``schedule=None`` on every ``DAG(...)`` call (adds it where absent)."""
+
+    def __init__(self) -> None:
+        self.dag_calls = 0
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if _is_dag_call(node):
+            self.dag_calls += 1
+            for keyword in node.keywords:
+                if keyword.arg == "schedule":
+                    keyword.value = ast.Constant(None)
+                    break
+            else:
+                node.keywords.append(ast.keyword(arg="schedule", value=ast.Constant(None)))
+        return node
+
+
+def schedule_none_source(source: str) -> str:
+    """``source`` with its DAG's ``schedule=`` replaced by ``None``; ValueError if no DAG call."""
+    transformer = _ScheduleNone()
+    tree = transformer.visit(ast.parse(source))
+    if not transformer.dag_calls:
+        raise ValueError("no DAG(...) call found")
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def write_schedule_none_twin(src: Path, out: Path) -> dict[str, int]:
+    """Write the ``schedule=None`` twin of every ``*.py`` in ``src`` to ``out`` (same names)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.py"):
+        old.unlink()
+    files = 0
+    for path in sorted(src.glob("*.py")):
+        twin = schedule_none_source(path.read_text(encoding="utf-8"))
+        (out / path.name).write_text(twin, encoding="utf-8")
+        files += 1
+    return {"files": files}
 
 
 _COSMOS = """\

@@ -13,10 +13,11 @@ manifest are close to those on a real one (about 8 KB per model with its tests).
 Usage::
 
     python sample_manifests/synth.py --models 5000 --out /tmp/m5k.json \\
-        [--seed 0] [--groups G] [--run-results /tmp/rr5k.json] [--project NAME]
+        [--seed 0] [--groups G] [--run-results /tmp/rr5k.json] [--project NAME] \\
+        [--layout groups|layered]
 
 What is in it (all chosen by a ``random.Random(seed)``, so the same arguments give
-a byte-identical file):
+a byte-identical file). The default layout, ``--layout groups``:
 
 * ``--models`` N enabled model nodes: ~10% staging models (``models/staging/<src>/``,
   no dbt group, each reading one source table), then intermediate and mart models
@@ -40,6 +41,18 @@ a byte-identical file):
   ``groups`` with owners; ``metadata`` with the v12 schema URL, dbt_version,
   project_name, ``project_id`` = md5 hex of the project name (as dbt computes it),
   and a fixed generated_at / seeded invocation_id.
+
+``--layout layered`` is the layout dbt's style guide recommends, with no dbt groups
+(``config.group`` null, ``groups`` empty), so dagfactory's default grouping is by folder
+and gives a handful of big DAGs (staging, intermediate, marts, seeds): the worst case for
+Airflow's per-DAG parse costs. ~30% ``models/staging/<source>/stg_<source>__*.sql``
+(views, fqn ``[project, "staging", <source>, name]``, each reading one source table,
+some a seed), ~30% ``models/intermediate/<area>/int_<area>__*.sql`` (refs staging and
+earlier intermediate models, mostly of the same area; ~3% of all models ephemeral; the
+snapshots are read here) and ~40% ``models/marts/<area>/{fct,dim}_<area>__*.sql`` (refs
+intermediate, earlier marts, staging and seeds; a few versioned). ``--groups`` sets the
+number of areas (default ``max(3, N // 250)``). Seeds, snapshots, tests, exposures,
+disabled models and run_results as in the default layout.
 
 ``--run-results PATH`` also writes a run_results.json (v6, as dbt 1.11 writes it for
 ``dbt build``) with an ``execution_time`` for every executed node: models mostly
@@ -183,6 +196,7 @@ COLUMN_WORDS = [
 ]
 TAG_CHOICES = ["nightly", "hourly", "heavy", "pii", "critical", "weekly"]
 STATUS_VALUES = ["active", "pending", "closed", "cancelled"]
+LAYOUTS = ("groups", "layered")
 
 # A trimmed copy of the "args" dbt 1.11 writes into run_results.json for `dbt build`.
 RUN_ARGS: dict[str, Any] = {
@@ -247,6 +261,7 @@ class _Model:
     """Bookkeeping for one generated model before it becomes a node dict."""
 
     __slots__ = (
+        "area",
         "columns",
         "ephemeral",
         "group",
@@ -267,6 +282,7 @@ class _Model:
         self.name = name
         self.layer = layer
         self.group = group
+        self.area: str | None = None  # layered layout: the folder under models/<layer>/
         self.materialized = "table"
         self.ephemeral = False
         self.version: int | None = None
@@ -286,13 +302,18 @@ class Synth:
         groups: int | None = None,
         project: str = "synth",
         template: Path = DEFAULT_TEMPLATE,
+        layout: str = "groups",
     ) -> None:
         if models < 10:
             raise ValueError("--models must be at least 10")
+        if layout not in LAYOUTS:
+            raise ValueError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         self.n = models
+        self.layout = layout
         self.rng = random.Random(seed)
         self.seed = seed
-        self.g = groups if groups is not None else max(5, models // 100)
+        default_groups = max(5, models // 100) if layout == "groups" else max(3, models // 250)
+        self.g = groups if groups is not None else default_groups
         if self.g < 1:
             raise ValueError("--groups must be at least 1")
         self.project = project
@@ -353,6 +374,8 @@ class Synth:
         return names
 
     def build(self) -> dict[str, Any]:
+        if self.layout == "layered":
+            return self._build_layered()
         rng = self.rng
         group_names = self._group_names()
         self.group_names = group_names
@@ -365,14 +388,7 @@ class Synth:
         seeds = [self._seed(i) for i in range(n_seeds)]
 
         # Source tables, a handful per source system.
-        per_system = 8
-        source_ids = []
-        for i in range(n_staging):
-            system = SOURCE_SYSTEMS[(i // per_system) % len(SOURCE_SYSTEMS)]
-            if i // per_system >= len(SOURCE_SYSTEMS):
-                system = f"{system}_{i // per_system // len(SOURCE_SYSTEMS) + 1}"
-            table = f"{NOUNS[i % len(NOUNS)]}_{i:05d}"
-            source_ids.append(self._source(system, table))
+        source_ids = self._source_ids(n_staging, 8)
 
         staging = []
         for i, sid in enumerate(source_ids):
@@ -395,14 +411,7 @@ class Synth:
 
         # Split the remaining models over groups with uneven sizes.
         weights = [rng.uniform(0.5, 1.5) for _ in group_names]
-        total = sum(weights)
-        sizes = [max(1, int(n_rest * w / total)) for w in weights]
-        while sum(sizes) > n_rest:
-            sizes[sizes.index(max(sizes))] -= 1
-        i = 0
-        while sum(sizes) < n_rest:
-            sizes[i % len(sizes)] += 1
-            i += 1
+        sizes = _split(n_rest, weights)
 
         n_versioned = max(1, self.n // 500)
         versioned_left = n_versioned
@@ -499,14 +508,190 @@ class Synth:
                 "snapshots/_snapshots.yml",
                 [self.project],
             )
+        self._finish_tests(source_ids, seeds, snapshots, group_names)
+        return self._assemble(group_names)
+
+    def _finish_tests(
+        self, source_ids: list[str], seeds: list[str], snapshots: list[str], areas: list[str]
+    ) -> None:
+        """Singular tests, exposures and disabled models, after every model exists."""
         for i in range(max(1, self.n // 500)):
             self._singular_test(i)
         for i in range(max(1, self.n // 1000)):
             self._exposure(i)
         for i in range(max(1, self.n // 100)):
-            self._disabled_model(i, group_names)
+            self._disabled_model(i, areas)
 
-        return self._assemble(group_names)
+    # ------------------------------------------------------------ layered layout
+    def _source_ids(self, count: int, per_system: int) -> list[str]:
+        """``count`` source tables, ``per_system`` per source system (``erp``, ``erp_2``...)."""
+        ids = []
+        for i in range(count):
+            system = SOURCE_SYSTEMS[(i // per_system) % len(SOURCE_SYSTEMS)]
+            if i // per_system >= len(SOURCE_SYSTEMS):
+                system = f"{system}_{i // per_system // len(SOURCE_SYSTEMS) + 1}"
+            table = f"{NOUNS[i % len(NOUNS)]}_{i:05d}"
+            ids.append(self._source(system, table))
+        return ids
+
+    def _build_layered(self) -> dict[str, Any]:
+        """dbt's recommended layout, no dbt groups (see the module docstring).
+
+        Why: with folder grouping this gives a few DAGs of thousands of tasks, the marts
+        DAG scheduled on the assets of about a thousand upstream models: the shape whose
+        Airflow parse cost issue #10 is about, which the default layout's many small
+        group DAGs never reach.
+        """
+        rng = self.rng
+        areas = self._group_names()
+        self.group_names = areas
+        n_staging = max(1, round(self.n * 0.30))
+        n_int = max(1, round(self.n * 0.30))
+        n_marts = self.n - n_staging - n_int
+        n_seeds = max(2, self.n // 250)
+        n_snapshots = max(1, self.n // 1000)
+
+        seeds = [self._seed(i) for i in range(n_seeds)]
+        source_ids = self._source_ids(n_staging, max(4, n_staging // 40))
+        staging: list[_Model] = []
+        for i, sid in enumerate(source_ids):
+            src = self.sources[sid]
+            name = f"stg_{src['source_name']}__{src['name']}"
+            m = _Model(f"model.{self.project}.{name}", name, "staging", None)
+            m.area = src["source_name"]
+            m.materialized = "view"
+            m.sources.append([src["source_name"], src["name"]])
+            m.parents.append(sid)
+            if i % 9 == 0:
+                seed_id = seeds[rng.randrange(len(seeds))]
+                m.refs.append(_ref(self.nodes[seed_id]["name"]))
+                m.parents.append(seed_id)
+            staging.append(self._register(m))
+        snapshots = []
+        for i in range(n_snapshots):
+            base = seeds[i % len(seeds)] if i % 2 == 0 else staging[rng.randrange(len(staging))].uid
+            snapshots.append(self._snapshot(i, base))
+
+        weights = [rng.uniform(0.5, 1.5) for _ in areas]
+        int_sizes = _split(n_int, weights)
+        mart_sizes = _split(n_marts, weights) if n_marts > 0 else [0] * len(areas)
+        counter = 0
+
+        # Intermediate: staging and earlier intermediate models, mostly of the same area.
+        ints: list[_Model] = []
+        int_of: dict[str, list[_Model]] = {}
+        p_ephemeral = min(0.5, 0.03 * self.n / n_int)
+        for area, size in zip(areas, int_sizes, strict=True):
+            own = int_of.setdefault(area, [])
+            for _ in range(size):
+                counter += 1
+                name = f"int_{area}__{NOUNS[counter % len(NOUNS)]}_{counter:05d}"
+                m = _Model(f"model.{self.project}.{name}", name, "intermediate", None)
+                m.area = area
+                pools = [(0.55, staging, "popular"), (0.33, own, "recent"), (0.12, ints, "any")]
+                self._wire(m, self._draw_parents(pools, staging))
+                # Every snapshot is read, by a table (its group is then intermediate's).
+                reads_snapshot = len(ints) < len(snapshots)
+                if reads_snapshot:
+                    m.parents.append(snapshots[len(ints)])
+                    m.refs.append(_ref(self.nodes[snapshots[len(ints)]]["name"]))
+                if not reads_snapshot and rng.random() < p_ephemeral:
+                    m.ephemeral = True
+                    m.materialized = "ephemeral"
+                    eph = [x for x in own[-20:] if x.ephemeral]
+                    if eph and len(m.parents) < 5 and rng.random() < 0.5:
+                        self._add_parent(m, eph[-1])
+                else:
+                    m.materialized = "table" if rng.random() < 0.5 else "view"
+                own.append(self._register(m))
+                ints.append(m)
+
+        # Marts: intermediate models (mostly of their area), earlier marts, staging, seeds.
+        marts: list[_Model] = []
+        n_versioned = max(1, self.n // 500)
+        for area, size in zip(areas, mart_sizes, strict=True):
+            own = []
+            slot = 0
+            while slot < size:
+                counter += 1
+                prefix = "dim" if counter % 3 == 0 else "fct"
+                name = f"{prefix}_{area}__{NOUNS[counter % len(NOUNS)]}_{counter:05d}"
+                pools = [
+                    (0.45, int_of[area], "popular"),
+                    (0.04, ints, "popular"),
+                    (0.33, own, "recent"),
+                    (0.08, marts, "any"),
+                    (0.07, staging, "popular"),
+                    (0.03, seeds, "any"),
+                ]
+                parents = self._draw_parents(pools, staging)
+                versions: tuple[int | None, ...] = (None,)
+                if n_versioned > 0 and size - slot >= 2 and rng.random() < 0.05:
+                    n_versioned -= 1
+                    versions = (1, 2)
+                for v in versions:
+                    uid = f"model.{self.project}.{name}" + (f".v{v}" if v else "")
+                    m = _Model(uid, name, "marts", None)
+                    m.area = area
+                    if v:
+                        m.version, m.latest_version = v, 2
+                    self._wire(m, parents)
+                    m.materialized = "incremental" if not v and rng.random() < 0.2 else "table"
+                    own.append(self._register(m))
+                    marts.append(m)
+                slot += len(versions)
+
+        for m in self.models:
+            self.nodes[m.uid] = self._model_node(m)
+        for m in self.models:
+            if not m.ephemeral:
+                self._model_tests(m)
+        for sid in source_ids:
+            self._source_test(sid)
+        for seed_id in seeds:
+            name = self.nodes[seed_id]["name"]
+            self._simple_test(
+                "unique", seed_id, "id", f"seeds.{name}", "seeds/_seeds.yml", [self.project]
+            )
+        for snap_id in snapshots:
+            name = self.nodes[snap_id]["name"]
+            yml = "snapshots/_snapshots.yml"
+            self._simple_test("not_null", snap_id, "id", f"snapshots.{name}", yml, [self.project])
+        self._finish_tests(source_ids, seeds, snapshots, areas)
+        return self._assemble([])
+
+    def _draw_parents(
+        self, pools: list[tuple[float, list[Any], str]], fallback: list[_Model]
+    ) -> list[tuple[_Model | str, int | None]]:
+        """1-5 distinct parents, each from a pool chosen by weight (empty pools skipped).
+
+        ``how`` per pool: ``popular`` favours the front of the pool (a few upstream models
+        are read by many, as in real projects), ``recent`` half the time the last 30 (the
+        models written just before), ``any`` uniform.
+        """
+        rng = self.rng
+        live = [(w, pool, how) for w, pool, how in pools if pool]
+        k = rng.choices((1, 2, 3, 4, 5), weights=(30, 30, 20, 12, 8))[0]
+        picked: dict[str, tuple[_Model | str, int | None]] = {}
+        for _ in range(k * 2):
+            if len(picked) >= k:
+                break
+            _, pool, how = rng.choices(live, weights=[w for w, _, _ in live])[0]
+            if how == "popular":
+                cand = pool[int(len(pool) * rng.random() ** 2.5)]
+            elif how == "recent" and rng.random() < 0.5:
+                cand = pool[-30:][rng.randrange(min(30, len(pool)))]
+            else:
+                cand = pool[rng.randrange(len(pool))]
+            pinned = None
+            if isinstance(cand, _Model) and cand.version is not None:
+                pinned = rng.choice((None, 1, 2))
+                cand = self.by_uid[f"model.{self.project}.{cand.name}.v{pinned or 2}"]
+            picked.setdefault(cand.uid if isinstance(cand, _Model) else cand, (cand, pinned))
+        if not picked:
+            cand = fallback[rng.randrange(len(fallback))]
+            picked[cand.uid] = (cand, None)
+        return list(picked.values())
 
     def _register(self, m: _Model) -> _Model:
         self.models.append(m)
@@ -610,7 +795,10 @@ class Synth:
         m.pk = f"{entity}_id"
         m.columns = self._pick_columns(entity)
         raw = self._sql(m)
-        folder = ["staging", m.sources[0][0]] if m.layer == "staging" else [m.group, m.layer]
+        if m.area is not None:  # layered layout: models/<layer>/<area>/
+            folder = [m.layer, m.area]
+        else:
+            folder = ["staging", m.sources[0][0]] if m.layer == "staging" else [m.group, m.layer]
         file_name = m.name if m.version is None else f"{m.name}_v{m.version}"
         path = "/".join([*folder, f"{file_name}.sql"])
         yml = "/".join(["models", *folder, f"_{folder[0]}__{folder[1]}.yml"])
@@ -622,9 +810,9 @@ class Synth:
         if m.layer == "staging":
             meta["layer"] = "staging"
         else:
-            meta["domain"] = m.group
+            meta["domain"] = m.group or m.area
             if rng.random() < 0.5:
-                meta["team"] = f"{m.group}-analytics"
+                meta["team"] = f"{m.group or m.area}-analytics"
         if rng.random() < 0.02:
             meta["dagfactory"] = {"runner": "kubernetes"}
 
@@ -662,7 +850,7 @@ class Synth:
             tags=tags,
             description=(
                 f"{m.layer.capitalize()} model for {entity.replace('_', ' ')} "
-                f"({m.group or 'staging'}). Built from {len(m.parents)} upstream node(s)."
+                f"({m.group or m.area or 'staging'}). Built from {len(m.parents)} upstream node(s)."
             ),
             columns=self._columns(m.columns),
             meta=meta,
@@ -940,9 +1128,14 @@ class Synth:
 
     def _singular_test(self, i: int) -> None:
         rng = self.rng
-        grouped = [m for m in self.models if m.group and not m.ephemeral]
-        a = grouped[rng.randrange(len(grouped))]
-        others = [m for m in grouped if m.group != a.group] or grouped
+        if self.layout == "layered":  # two models of different folders
+            grouped = [m for m in self.models if m.layer != "staging" and not m.ephemeral]
+            a = grouped[rng.randrange(len(grouped))]
+            others = [m for m in grouped if (m.layer, m.area) != (a.layer, a.area)] or grouped
+        else:
+            grouped = [m for m in self.models if m.group and not m.ephemeral]
+            a = grouped[rng.randrange(len(grouped))]
+            others = [m for m in grouped if m.group != a.group] or grouped
         b = others[rng.randrange(len(others))]
         name = f"assert_{a.name}_matches_{b.name}"[:80].rstrip("_")
         raw = (
@@ -978,14 +1171,16 @@ class Synth:
         name = f"dashboard_{i:03d}"
         uid = f"exposure.{self.project}.{name}"
         node = dict(self.t_exposure)
-        group = self.by_uid[picks[0]].group
+        group = self.by_uid[picks[0]].group or self.by_uid[picks[0]].area
+        folder = ["marts", group] if self.layout == "layered" else [group, "marts"]
+        yml = f"{'/'.join(folder)}/_{folder[0]}__{folder[1]}.yml"
         node.update(
             name=name,
             package_name=self.project,
-            path=f"{group}/marts/_{group}__marts.yml",
-            original_file_path=f"models/{group}/marts/_{group}__marts.yml",
+            path=yml,
+            original_file_path=f"models/{yml}",
             unique_id=uid,
-            fqn=[self.project, group, "marts", name],
+            fqn=[self.project, *folder, name],
             owner={"email": f"{group}@example.com", "name": f"{group.title()} team"},
             description=f"Dashboard {i} fed by {len(picks)} marts.",
             label=f"Dashboard {i}",
@@ -1001,7 +1196,9 @@ class Synth:
         name = f"legacy_{gname}__{NOUNS[i % len(NOUNS)]}_{i:04d}"
         uid = f"model.{self.project}.{name}"
         parent = self.models[rng.randrange(len(self.models))]
-        m = _Model(uid, name, "marts", gname)
+        m = _Model(uid, name, "marts", None if self.layout == "layered" else gname)
+        if self.layout == "layered":
+            m.area = gname
         m.refs = [_ref(parent.name)]
         m.parents = []
         node = self._model_node(m)
@@ -1188,6 +1385,19 @@ class Synth:
         }
 
 
+def _split(total: int, weights: list[float]) -> list[int]:
+    """``total`` split in proportion to ``weights``, each part at least 1."""
+    whole = sum(weights)
+    sizes = [max(1, int(total * w / whole)) for w in weights]
+    while sum(sizes) > total:
+        sizes[sizes.index(max(sizes))] -= 1
+    i = 0
+    while sum(sizes) < total:
+        sizes[i % len(sizes)] += 1
+        i += 1
+    return sizes
+
+
 def _runnable_parents(uid: str, nodes: dict[str, Any]) -> list[str]:
     """Parents, looking through ephemeral models the way dbt's job queue does."""
     out: list[str] = []
@@ -1252,9 +1462,10 @@ def build_manifest(
     groups: int | None = None,
     project: str = "synth",
     template: Path = DEFAULT_TEMPLATE,
+    layout: str = "groups",
 ) -> dict[str, Any]:
     """Return the synthetic manifest as a dict (see the module docstring)."""
-    return Synth(models, seed, groups, project, template).build()
+    return Synth(models, seed, groups, project, template, layout).build()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1263,7 +1474,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="manifest.json to write")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument(
-        "--groups", type=int, default=None, help="dbt groups (default max(5, N // 100))"
+        "--groups",
+        type=int,
+        default=None,
+        help="dbt groups (default max(5, N // 100)); with --layout layered: areas (max(3, N // 250))",
+    )
+    ap.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="groups",
+        help="groups: dbt groups, group folders (default); layered: staging/intermediate/marts "
+        "folders, no dbt groups",
     )
     ap.add_argument(
         "--run-results", type=Path, default=None, help="also write a run_results.json here"
@@ -1279,7 +1500,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     gc.disable()  # millions of small dicts, no cycles: the collector only costs time
-    synth = Synth(args.models, args.seed, args.groups, args.project, args.template)
+    synth = Synth(args.models, args.seed, args.groups, args.project, args.template, args.layout)
     manifest = synth.build()
     data = dumps(manifest)
     args.out.parent.mkdir(parents=True, exist_ok=True)
