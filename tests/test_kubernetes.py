@@ -57,6 +57,8 @@ LARGE_RESOURCES = {
 }
 SMALL_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
 EXECUTORS = "CeleryExecutor,KubernetesExecutor"
+#: the routing example that docs/routing.md shows (tests/test_docs.py keeps the two equal)
+DOCS_ROUTING_EXAMPLE = SHOP.parent.parent / "docs" / "examples" / "routing.yml"
 
 
 def _build(root: Path, raw: dict[str, Any], mode: str) -> tuple[Any, Any]:
@@ -346,21 +348,12 @@ def test_hostile_names_survive_as_pod_arguments(tmp_path):
             assert rendered == list(task_spec.argv[1:])
 
 
-def _docs_config(tmp_path: Path) -> Path:
-    """The configuration example of the README's routing section, as a file."""
-    text = (SHOP.parent.parent / "README.md").read_text().split("## Routing", 1)[1]
-    block = text.split("### Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
-    path = tmp_path / "dagfactory.yml"
-    path.write_text(block)
-    return path
-
-
 @pytest.mark.parametrize("mode", ["pod_operator", "executor"])
 def test_the_documented_config_builds_pods_airflow_loads(tmp_path, shop_manifest, mode):
     from airflow.executors import executor_loader
 
     config = load_config(
-        _docs_config(tmp_path),
+        DOCS_ROUTING_EXAMPLE,
         {"routing.kubernetes.mode": mode, "routing.executors": EXECUTORS.split(",")},
     )
     result = build(shop_manifest, tmp_path / "dags", config)
