@@ -135,3 +135,25 @@ def plain_list_twin(folder: Path, twin: Path) -> Path:
         tree = _PlainListSchedule().visit(ast.parse(path.read_text(encoding="utf-8")))
         (twin / path.name).write_text(ast.unparse(tree), encoding="utf-8")
     return twin
+
+
+def bash_commands(files) -> dict[str, str]:
+    """task_id -> ``bash_command`` of generated files, evaluated the way Python evaluates the
+    file (module constants joined with the task's own part), without importing Airflow."""
+    commands = {}
+    for file in files:
+        tree = ast.parse(file.text)
+        namespace: dict[str, Any] = {}
+        for node in tree.body:  # the module constants the commands are joined from
+            if isinstance(node, ast.Assign):
+                exec(compile(ast.Module([node], []), file.name, "exec"), namespace)
+        for call in ast.walk(tree):
+            if not isinstance(call, ast.Call):
+                continue
+            kwargs = {kw.arg: kw.value for kw in call.keywords}
+            if "bash_command" in kwargs:
+                source = ast.Expression(kwargs["bash_command"])
+                commands[ast.literal_eval(kwargs["task_id"])] = eval(
+                    compile(source, file.name, "eval"), namespace
+                )
+    return commands

@@ -6,7 +6,6 @@ these tests hold what a worker would do, not what the text looks like.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import stat
@@ -14,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import bash_commands
 from tests_paths import SHOP
 
 from dagfactory import generate, load_config
@@ -41,24 +41,7 @@ def fake_dbt(tmp_path: Path) -> Path:
 
 
 def _commands(config) -> dict[str, str]:
-    """task_id -> bash_command, evaluated the way Python evaluates the generated file."""
-    commands = {}
-    for file in generate(SHOP / "manifest.json", config).files:
-        namespace: dict = {}
-        tree = ast.parse(file.text)
-        for node in tree.body:  # the module constants the commands are joined from
-            if isinstance(node, ast.Assign):
-                exec(compile(ast.Module([node], []), file.name, "exec"), namespace)
-        for call in ast.walk(tree):
-            if not isinstance(call, ast.Call):
-                continue
-            kwargs = {kw.arg: kw.value for kw in call.keywords}
-            if "bash_command" in kwargs:
-                task_id = ast.literal_eval(kwargs["task_id"])
-                commands[task_id] = eval(
-                    compile(ast.Expression(kwargs["bash_command"]), "", "eval"), namespace
-                )
-    return commands
+    return bash_commands(generate(SHOP / "manifest.json", config).files)
 
 
 def _run(command: str, *, exit_code: int = 0, task: str = "fct_orders") -> tuple[int, dict]:

@@ -1,0 +1,160 @@
+"""Generated tasks run side by side on one worker, sharing one parse state.
+
+Four tasks of one project start at once, as a Celery worker with concurrency 4 runs them:
+each runs the ``bash_command`` dagfactory generated for it (its own ``mktemp`` target folder,
+``DBT_PARTIAL_PARSE_FILE_PATH`` at the project's ``target/partial_parse.msgpack`` made by one
+``dbt parse``, the cheap flags). Each must succeed, skip parsing (no full parse), write only
+to its own folder, and leave the shared file byte for byte as it was.
+
+DuckDB lets one process at a time open a database file, so each task gets its own copy
+of the database (a real warehouse takes concurrent sessions). The copies must not change
+the profile: dbt hashes the connection values (for dbt-duckdb: database, schema, path,
+...) into the parse state and fully re-parses when one differs ("profile has changed").
+So every run sees the same relative ``DBT_DUCKDB_PATH`` and each task runs in its own
+working directory, next to its own copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import bash_commands
+from tests_paths import SAMPLES
+
+from dagfactory import generate, load_config
+
+pytestmark = [pytest.mark.dbt, pytest.mark.slow]
+
+TASKS = 4
+DB = "db.duckdb"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("synth_project", SAMPLES / "synth_project.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("synth_project", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _dbt() -> str:
+    local = Path(sys.executable).with_name("dbt")
+    found = str(local) if local.exists() else shutil.which("dbt")
+    if not found:
+        pytest.skip("dbt is not installed")
+    return found
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pick(plan, count: int) -> list[str]:
+    """Tested, non-ephemeral intermediate models with few ancestors (cheap to load)."""
+    by_name = {m.name: m for m in plan.models}
+
+    def ancestors(name: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [name]
+        while stack:
+            for p in by_name[stack.pop()].parents:
+                if p in by_name and p not in seen:
+                    seen.add(p)
+                    stack.append(p)
+        return seen
+
+    ok = [
+        m.name
+        for m in plan.models
+        if m.layer == "intermediate" and m.tested and not m.ephemeral and not m.reads_run_date
+    ]
+    return sorted(ok, key=lambda n: (len(ancestors(n)), n))[:count]
+
+
+def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path) -> None:
+    dbt = _dbt()
+    project = tmp_path / "project"
+    plan = _generator().generate(100, project)
+    models = _pick(plan, TASKS)
+    assert len(models) == TASKS
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        DBT_DUCKDB_PATH=DB,  # relative to the working directory
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DBT_USE_COLORS="false",
+        PYTHONPYCACHEPREFIX=str(tmp_path / "pycache"),  # later dbt starts reuse bytecode
+    )
+    dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
+
+    def setup(*args: str) -> None:
+        done = subprocess.run(
+            [dbt, *args, *dirs, "--log-path", str(tmp_path / "setup-logs")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+
+    setup("parse")  # the shared parse state
+    shared = project / "target" / "partial_parse.msgpack"
+    before = _sha(shared)
+    setup("seed")
+    setup("run", "--select", " ".join(f"+{m}" for m in models))  # parents exist in DuckDB
+
+    config = load_config(
+        None,
+        {
+            "routing.force": "celery",
+            "dbt.executable": dbt,
+            "dbt.project_dir": str(project),
+            "dbt.target_base": str(tmp_path / "targets"),
+            "dbt.keep_target": True,  # so the test can read each task's dbt.log
+        },
+    )
+    commands = bash_commands(generate(project / "target" / "manifest.json", config).files)
+    procs: list[tuple[str, Path, subprocess.Popen]] = []
+    started = time.monotonic()
+    for i, name in enumerate(models):
+        task = tmp_path / f"task{i}"
+        task.mkdir()
+        shutil.copyfile(tmp_path / DB, task / DB)
+        task_env = {**env, "AIRFLOW_CTX_DAG_ID": "synth", "AIRFLOW_CTX_TASK_ID": name}
+        out = (task / "stdout.txt").open("wb")
+        command = commands[name]
+        assert "DBT_PARTIAL_PARSE_FILE_PATH=" in command and "--no-write-json" in command
+        proc = subprocess.Popen(["bash", "-c", command], cwd=task, env=task_env, stdout=out)
+        procs.append((name, task, proc))
+        out.close()
+    assert all(p.poll() is None for _, _, p in procs), "a task ended before all had started"
+    codes = [p.wait(timeout=300) for _, _, p in procs]
+    elapsed = time.monotonic() - started
+
+    folders = set()
+    for (name, task, _), code in zip(procs, codes):
+        stdout = (task / "stdout.txt").read_text()
+        assert code == 0, f"{name}: exit {code}\n{stdout[-3000:]}"
+        target = Path(stdout.split("dagfactory: dbt target folder ", 1)[1].splitlines()[0])
+        assert target.parent == tmp_path / "targets" and target.name.startswith(f"synth.{name}.")
+        folders.add(target)
+        log = (target / "dbt.log").read_text()
+        assert "Unable to do partial parsing" not in log, name
+        assert "Partial parsing enabled, no changes found, skipping parsing" in log, name
+        assert f"model main.{name}" in log
+        assert "PASS=3" in stdout  # the model + its unique and not_null tests
+        assert not (target / "partial_parse.msgpack").exists()  # nothing was re-parsed
+        assert not (target / "run_results.json").exists()  # --no-write-json
+    assert len(folders) == TASKS
+    assert _sha(shared) == before
+    assert elapsed < 240
