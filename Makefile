@@ -1,7 +1,7 @@
 # The commands of this repository. Each one sets up what it needs (a virtualenv in .venv).
 #   make demo    build the sample project's DAGs and push them to ./demo-bucket (file://)
 #   make test    lint, then every test (real Airflow, real dbt, real S3 servers)
-#   make bench   benchmarks, results in BENCHMARKS.md / bench/results.json
+#   make bench   benchmarks, results in BENCHMARKS.md / bench/results.json / bench/dbt_task.json
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := sample_manifests/shop
@@ -23,6 +23,7 @@ test: lint
 
 bench:
 	@scripts/bootstrap.sh $(VENV) test
+	$(PY) bench/dbt_task.py --sizes 500,2000 --out bench/dbt_task.json $(DBT_BENCH_ARGS)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:

@@ -430,7 +430,7 @@ def run(
     base = Path(tempfile.mkdtemp(prefix="dbt-task-")) if own else Path(work_dir)
     out: dict[str, Any] = {
         "dbt": exe,
-        "dbt_version": " ".join(version.split()[:3]),
+        "dbt_version": "dbt-core " + (re.findall(r"installed:\s*(\S+)", version) or ["?"])[0],
         "cpus": os.cpu_count(),
         "repeats": repeats,
         "sizes": {},

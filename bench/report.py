@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+#: written by ``bench/dbt_task.py`` (``make bench`` runs it first)
+DBT_TASK_RESULTS = Path(__file__).with_name("dbt_task.json")
 
 METHOD = """\
 ## How each number is measured
@@ -285,6 +289,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
     if any("parse" in entry for entry in results["sizes"].values()):
         out += _dbt_groups_parse_sections(results, cosmos)
     out += _calibration_and_push(results)
+    out += _dbt_task_section(DBT_TASK_RESULTS)
     out += [METHOD]
     out += [PERF_NOTES] if PERF_NOTES else []
     path.write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
@@ -472,3 +477,51 @@ Open, measured, not in files this bench owns:
   `schedule=None` twin, so whatever shape the generator writes the schedule in, file / twin
   is what that shape costs.
 """
+
+
+def _dbt_task_section(path: Path) -> list[str]:
+    """One dbt task's CPU and memory, naive against the generated command (issue #11)."""
+    if not path.is_file():
+        return ["", "## One dbt task (issue #11)", "", "Not measured: no bench/dbt_task.json.", ""]
+    data = json.loads(path.read_text())
+    out = [
+        "",
+        "## One dbt task: what each generated task costs the worker (issue #11)",
+        "",
+        f"`bench/dbt_task.py` ({data['dbt_version']}, dbt-duckdb), on the runnable project of",
+        "`sample_manifests/synth_project.py` (layered, groups, one- and two-parent tests). One",
+        "mid-graph model with its two tests; medians of alternating rounds; CPU of the whole dbt",
+        "process (`os.wait4`). *parse* is what dbt's log says it did.",
+        "",
+    ]
+    for size, entry in data["sizes"].items():
+        out += [
+            f"{size} models, node `{entry['node']['unique_id']}` "
+            f"(depth {entry['node']['depth']}, {entry['node']['ancestors']} ancestors):",
+            "",
+            "| variant | CPU s | peak RSS MB | parse |",
+            "|---|---:|---:|---|",
+        ]
+        for key, v in entry["variants"].items():
+            out.append(
+                f"| {key} {v['name']} | {v['cpu_s']:.2f} | {v['max_rss_mb']:.0f} | "
+                f"{'/'.join(v['parse'])} |"
+            )
+        d = entry["derived"]
+        out += [
+            "",
+            f"naive / generated: **{d['naive_over_generated_cpu']}x CPU, "
+            f"{d['naive_over_generated_rss']}x peak RSS**; generated / `dbt ls`: "
+            f"{d['generated_over_ls_cpu']}x (/ `dbt ls --no-write-json`: "
+            f"{d['generated_over_ls_no_write_json_cpu']}x). Extra CPU per task: no parse state "
+            f"+{d['full_parse_extra_cpu_s']} s, a templated var +{d['vars_changed_extra_cpu_s']} s, "
+            f"an env var read by one model +{d['env_var_changed_extra_cpu_s']} s, no bytecode "
+            f"+{d['no_bytecode_extra_cpu_s']} s. Every model once a day, in worker CPU hours: "
+            f"naive {d['daily_worker_cpu_hours_naive']}, generated "
+            f"{d['daily_worker_cpu_hours_generated']}, without the parse state "
+            f"{d['daily_worker_cpu_hours_full_parse']}.",
+            "",
+        ]
+    state = [e["shared_state"]["identical_after_all_runs"] for e in data["sizes"].values()]
+    out.append(f"Shared `partial_parse.msgpack` byte-identical after every run: {all(state)}.")
+    return out
