@@ -157,3 +157,30 @@ def bash_commands(files) -> dict[str, str]:
                     compile(source, file.name, "eval"), namespace
                 )
     return commands
+
+
+def dbt_executable() -> str:
+    """The dbt beside this Python (the repo's .venv), else the one on PATH; skip without."""
+    import shutil
+    import sys
+
+    local = Path(sys.executable).with_name("dbt")
+    found = str(local) if local.exists() else shutil.which("dbt")
+    if not found:
+        pytest.skip("dbt is not installed")
+    return found
+
+
+def load_synth_project():
+    """``sample_manifests/synth_project.py`` as a module (it is a script, not a package)."""
+    import importlib.util
+    import sys
+
+    from tests_paths import SAMPLES
+
+    spec = importlib.util.spec_from_file_location("synth_project", SAMPLES / "synth_project.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("synth_project", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

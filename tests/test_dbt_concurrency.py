@@ -17,17 +17,14 @@ working directory, next to its own copy.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import bash_commands
-from tests_paths import SAMPLES
+from helpers import bash_commands, dbt_executable, load_synth_project
 
 from dagfactory import generate, load_config
 
@@ -35,23 +32,6 @@ pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
 TASKS = 4
 DB = "db.duckdb"
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("synth_project", SAMPLES / "synth_project.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("synth_project", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _dbt() -> str:
-    local = Path(sys.executable).with_name("dbt")
-    found = str(local) if local.exists() else shutil.which("dbt")
-    if not found:
-        pytest.skip("dbt is not installed")
-    return found
 
 
 def _sha(path: Path) -> str:
@@ -81,9 +61,9 @@ def _pick(plan, count: int) -> list[str]:
 
 
 def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path) -> None:
-    dbt = _dbt()
+    dbt = dbt_executable()
     project = tmp_path / "project"
-    plan = _generator().generate(100, project)
+    plan = load_synth_project().generate(100, project)
     models = _pick(plan, TASKS)
     assert len(models) == TASKS
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import dbt_executable
 from tests_paths import HOSTILE, SAMPLES, SHOP
 
 SHOP_P = "model.shop."
@@ -306,12 +306,6 @@ def test_synth_cli_writes_both_files(tmp_path):
 
 
 # ---------------------------------------------------------------------- real dbt
-def _dbt() -> str:
-    local = Path(sys.executable).with_name("dbt")
-    found = str(local) if local.exists() else shutil.which("dbt")
-    if not found:
-        pytest.skip("dbt is not installed")
-    return found
 
 
 def _run_dbt(args: list[str], cwd: Path, tmp: Path, **env: str) -> subprocess.CompletedProcess:
@@ -322,7 +316,14 @@ def _run_dbt(args: list[str], cwd: Path, tmp: Path, **env: str) -> subprocess.Co
         DBT_DUCKDB_PATH=str(tmp / "db.duckdb"), DBT_SEND_ANONYMOUS_USAGE_STATS="false", **env
     )
     return subprocess.run(
-        [_dbt(), *args, "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
+        [
+            dbt_executable(),
+            *args,
+            "--target-path",
+            str(tmp / "target"),
+            "--log-path",
+            str(tmp / "logs"),
+        ],
         cwd=cwd,
         env=environ,
         capture_output=True,

@@ -51,7 +51,9 @@ def test_asset_schedule_is_a_hashable_collection_of_the_upstream_assets(tmp_path
 @pytest.mark.parametrize("cross_dag", ["asset_or_time", "sensors"])
 def test_other_cross_dag_modes_define_no_asset_list(cross_dag, tmp_path):
     out = tmp_path / "dags"
-    build(SHOP / "manifest.json", out, load_config(SHOP / "dagfactory.yml", {"cross_dag": cross_dag}))
+    build(
+        SHOP / "manifest.json", out, load_config(SHOP / "dagfactory.yml", {"cross_dag": cross_dag})
+    )
     for path in out.glob("*.py"):
         names = {n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)}
         assert "_AssetList" not in names, path.name

@@ -8,42 +8,20 @@ plan says.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from tests_paths import SAMPLES
+from helpers import dbt_executable, load_synth_project
 
-
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("synth_project", SAMPLES / "synth_project.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("synth_project", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-sp = _load_generator()
+sp = load_synth_project()
 
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _dbt() -> str:
-    local = Path(sys.executable).with_name("dbt")
-    found = str(local) if local.exists() else shutil.which("dbt")
-    if not found:
-        pytest.skip("dbt is not installed")
-    return found
 
 
 def test_same_arguments_give_byte_identical_projects(tmp_path: Path) -> None:
@@ -90,7 +68,15 @@ def test_real_dbt_parses_the_planned_nodes(tmp_path: Path) -> None:
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
     target = tmp_path / "target"
     done = subprocess.run(
-        [_dbt(), "parse", *dirs, "--target-path", str(target), "--log-path", str(tmp_path)],
+        [
+            dbt_executable(),
+            "parse",
+            *dirs,
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
