@@ -12,11 +12,17 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["Call", "Concat", "Raw", "jinja_escape", "literal"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+@lru_cache(maxsize=1024)  # a file makes thousands of calls to a handful of names
+def _is_dotted_identifier(name: str) -> bool:
+    return _IDENTIFIER.match(name) is not None
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,10 @@ class Call:
     kwargs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        if not _IDENTIFIER.match(self.func):
+        if not _is_dotted_identifier(self.func):
             raise ValueError(f"not a dotted identifier: {self.func!r}")
         for name, _ in self.kwargs:
-            if not _IDENTIFIER.match(name) or "." in name:
+            if not _is_dotted_identifier(name) or "." in name:
                 raise ValueError(f"not an identifier: {name!r}")
 
 
@@ -42,7 +48,7 @@ class Raw:
     source: str
 
     def __post_init__(self) -> None:
-        if not _IDENTIFIER.match(self.source):
+        if not _is_dotted_identifier(self.source):
             raise ValueError(f"not a dotted identifier: {self.source!r}")
 
 
@@ -58,8 +64,15 @@ class Concat:
                 raise ValueError(f"not a name or a string: {part!r}")
 
 
-def literal(value: Any) -> str:
-    """The Python source for ``value``; dict keys are sorted so output is deterministic."""
+def literal(value: Any, calls: set[str] | None = None) -> str:
+    """The Python source for ``value``; dict keys are sorted so output is deterministic.
+
+    With ``calls``, the constructor name of every :class:`Call` emitted is added to it (what
+    the caller must import), so callers need not walk ``value`` a second time.
+    """
+    # Most common first: a file holds tens of thousands of strings (the checks are exclusive).
+    if isinstance(value, str):
+        return repr(value)
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
@@ -68,24 +81,24 @@ def literal(value: Any) -> str:
         if not math.isfinite(value):
             raise ValueError(f"cannot emit non-finite number {value!r}")
         return repr(value)
-    if isinstance(value, str):
-        return repr(value)
     if isinstance(value, Raw):
         return value.source
     if isinstance(value, Concat):
-        return " + ".join(literal(part) for part in value.parts)
+        return " + ".join([literal(part) for part in value.parts])
     if isinstance(value, Call):
-        parts = [literal(arg) for arg in value.args]
-        parts += [f"{name}={literal(arg)}" for name, arg in value.kwargs]
+        if calls is not None:
+            calls.add(value.func)
+        parts = [literal(arg, calls) for arg in value.args]
+        parts += [f"{name}={literal(arg, calls)}" for name, arg in value.kwargs]
         return f"{value.func}({', '.join(parts)})"
+    if isinstance(value, (list, tuple)):  # before Mapping: an ABC check is slow
+        return "[" + ", ".join([literal(v, calls) for v in value]) + "]"
     if isinstance(value, Mapping):
         items = sorted(value.items(), key=lambda kv: str(kv[0]))
         for key, _ in items:
             if not isinstance(key, str):
                 raise ValueError(f"mapping keys must be strings, got {key!r}")
-        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
+        return "{" + ", ".join([f"{literal(k)}: {literal(v, calls)}" for k, v in items]) + "}"
     raise TypeError(f"cannot emit a literal for {type(value).__name__}")
 
 

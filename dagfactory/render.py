@@ -193,15 +193,30 @@ def _shared_shell(run: DbtRun, config: Config) -> tuple[str, str]:
     return _shell_setup(run), flags + _shell_tail(run, config)
 
 
-def _bash_command_value(task: TaskSpec, config: Config, spec: DagSpec) -> Concat:
+@dataclass(frozen=True)
+class _FileShared:
+    """What every task of one file shares, worked out once per file instead of per task."""
+
+    run: DbtRun
+    shell: tuple[str, str]  # _shared_shell(run, config)
+    #: ``_task_settings`` of a task whose node sets none of them (most tasks)
+    default_settings: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, spec: DagSpec, config: Config) -> _FileShared:
+        defaults = _task_settings({}, config, unique_id="")
+        return cls(spec.dbt_run, _shared_shell(spec.dbt_run, config), tuple(defaults))
+
+
+def _bash_command_value(task: TaskSpec, shared: _FileShared) -> Concat:
     """``bash_command`` as source: the file's shared constants around the task's own part.
 
     Equal to :func:`_bash_command` of the task's argv once Python evaluates it; naming the
     shared text once keeps a 2,000-task file half the size, and so cheaper to parse.
     """
-    run = spec.dbt_run
+    run = shared.run
     head = (*run.executable, task.dbt_command, "--select", task.selector)
-    setup, flags = _shared_shell(run, config)
+    setup, flags = shared.shell
     parts: list[Raw | str] = [Raw(SETUP_NAME)] if setup else []
     parts.append(" ".join(_shell(arg) for arg in head))
     if flags:
@@ -213,16 +228,16 @@ def _timedelta(seconds: float) -> Call:
     return Call("datetime.timedelta", (), (("seconds", seconds),))
 
 
-def _task_setting(task: TaskSpec, config: Config, key: str) -> Any:
+def _task_setting(settings: Mapping[str, Any], config: Config, key: str, unique_id: str) -> Any:
     """``meta.dagfactory.<key>`` of the task's node, checked, else ``task_defaults.<key>``."""
-    value = task.settings.get(key)
+    value = settings.get(key)
     if value is None:
         return getattr(config.task_defaults, key)
     check, wanted = TASK_SETTING_CHECKS[key]
     if not check(value):
         raise RenderError(
             f"expected {wanted}, got {value!r}",
-            unique_id=task.unique_ids[0],
+            unique_id=unique_id,
             key=f"meta.dagfactory.{key}",
         )
     return value
@@ -238,11 +253,13 @@ _TASK_KWARGS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 )
 
 
-def _task_settings(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
+def _task_settings(
+    settings: Mapping[str, Any], config: Config, unique_id: str
+) -> list[tuple[str, Any]]:
     """Retries, retry delay, timeout and pool: the node's ``meta.dagfactory`` beats config."""
     kwargs: list[tuple[str, Any]] = []
     for key, keyword, convert in _TASK_KWARGS:
-        value = _task_setting(task, config, key)
+        value = _task_setting(settings, config, key, unique_id)
         if value is not None:
             kwargs.append((keyword, convert(value)))
     return kwargs
@@ -261,32 +278,18 @@ def _operator_import(dotted: str) -> _Import:
     return _Import(module, name)
 
 
-def _call_names(values: Iterable[Any]) -> set[str]:
-    """The constructor names of every ``Call`` in ``values``, however deeply nested."""
-    found: set[str] = set()
-    stack = list(values)
-    while stack:
-        value = stack.pop()
-        if isinstance(value, Call):
-            found.add(value.func)
-            stack.extend(value.args)
-            stack.extend(v for _, v in value.kwargs)
-        elif isinstance(value, Mapping):
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-    return found
-
-
 def _call_imports(names: Iterable[str]) -> set[_Import]:
     """Imports for the k8s model / Secret constructors among ``names``."""
     heads = {name.split(".", 1)[0] for name in names}
     return {_CALL_IMPORTS[head] for head in heads if head in _CALL_IMPORTS}
 
 
-def _task_tail(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
+def _task_tail(task: TaskSpec, config: Config, shared: _FileShared) -> list[tuple[str, Any]]:
     """Keyword arguments every operator gets: retries & co, assets, docs."""
-    kwargs = _task_settings(task, config)
+    if task.settings:
+        kwargs = _task_settings(task.settings, config, task.unique_ids[0])
+    else:
+        kwargs = list(shared.default_settings)
     if task.inlets:
         kwargs.append(("inlets", [Call("Asset", (uri,)) for uri in task.inlets]))
     if task.outlets:
@@ -296,12 +299,12 @@ def _task_tail(task: TaskSpec, config: Config) -> list[tuple[str, Any]]:
     return kwargs
 
 
-def _bash_kwargs(task: TaskSpec, config: Config, spec: DagSpec) -> list[tuple[str, Any]]:
+def _bash_kwargs(task: TaskSpec, config: Config, shared: _FileShared) -> list[tuple[str, Any]]:
     kwargs: list[tuple[str, Any]] = [
         ("task_id", task.task_id),
         (
             "bash_command",
-            _bash_command_value(task, config, spec),
+            _bash_command_value(task, shared),
         ),
     ]
     if config.dbt.env:
@@ -311,30 +314,32 @@ def _bash_kwargs(task: TaskSpec, config: Config, spec: DagSpec) -> list[tuple[st
 
 
 def _celery_call(
-    task: TaskSpec, config: Config, spec: DagSpec
+    task: TaskSpec, config: Config, shared: _FileShared
 ) -> tuple[_Import, list[tuple[str, Any]]]:
     """BashOperator on the shared Celery workers (its queue; its executor when several run)."""
-    kwargs = _bash_kwargs(task, config, spec)
+    kwargs = _bash_kwargs(task, config, shared)
     celery = config.routing.celery
     if celery.queue:
         kwargs.append(("queue", celery.queue))
     if len(config.routing.executors) > 1:
         kwargs.append(("executor", celery.executor))
-    return _operator_import(_BASH), kwargs + _task_tail(task, config)
+    return _operator_import(_BASH), kwargs + _task_tail(task, config, shared)
 
 
 def _kubernetes_executor_call(
-    task: TaskSpec, config: Config, spec: DagSpec
+    task: TaskSpec, config: Config, shared: _FileShared
 ) -> tuple[_Import, list[tuple[str, Any]]]:
     """The same Bash task, run by the KubernetesExecutor in a pod shaped by ``pod_override``."""
-    kwargs = _bash_kwargs(task, config, spec)
+    kwargs = _bash_kwargs(task, config, shared)
     kwargs.append(("executor", config.routing.kubernetes.executor))
     pod = task.route.pod or {}
     kwargs.append(("executor_config", {"pod_override": _k8s.pod_override(pod)}))
-    return _operator_import(_BASH), kwargs + _task_tail(task, config)
+    return _operator_import(_BASH), kwargs + _task_tail(task, config, shared)
 
 
-def _kubernetes_pod_call(task: TaskSpec, config: Config) -> tuple[_Import, list[tuple[str, Any]]]:
+def _kubernetes_pod_call(
+    task: TaskSpec, config: Config, shared: _FileShared
+) -> tuple[_Import, list[tuple[str, Any]]]:
     """KubernetesPodOperator running the task's dbt command line in the configured image.
 
     ``cmds``/``arguments`` are the Bash task's argv without a shell; both are Airflow
@@ -367,20 +372,20 @@ def _kubernetes_pod_call(task: TaskSpec, config: Config) -> tuple[_Import, list[
         ("startup_timeout_seconds", kubernetes.startup_timeout_seconds),
         ("deferrable", kubernetes.deferrable),
     ]
-    return _operator_import(_KPO), kwargs + _task_tail(task, config)
+    return _operator_import(_KPO), kwargs + _task_tail(task, config, shared)
 
 
 def _task_call(
-    task: TaskSpec, config: Config, spec: DagSpec
+    task: TaskSpec, config: Config, shared: _FileShared
 ) -> tuple[_Import, list[tuple[str, Any]]]:
     """The operator and its keyword arguments for one task, by its route."""
     runner = task.route.runner
     if runner == "celery":
-        return _celery_call(task, config, spec)
+        return _celery_call(task, config, shared)
     if runner == "kubernetes":
         if config.routing.kubernetes.mode == "executor":
-            return _kubernetes_executor_call(task, config, spec)
-        return _kubernetes_pod_call(task, config)
+            return _kubernetes_executor_call(task, config, shared)
+        return _kubernetes_pod_call(task, config, shared)
     raise RenderError(f"unknown runner {runner!r}", unique_id=task.unique_ids[0])
 
 
@@ -470,16 +475,20 @@ def _with_content_hash(text: str) -> str:
 
 
 def _localized(
-    kwargs: list[tuple[str, Any]], version: str, used: set[str], names: set[str] | None = None
+    kwargs: list[tuple[str, Any]], version: str, used: set[str], calls: set[str] | None = None
 ) -> list[tuple[str, str]]:
     """Keyword arguments as source, Airflow names mapped to the target version (see
-    ``_airflow_api``); the table symbols met are added to ``used``."""
+    ``_airflow_api``); the table symbols met are added to ``used``, and the constructor
+    names emitted to ``calls``."""
+    calls = set() if calls is None else calls
     if version == _airflow_api.NATIVE:  # written in these names already: only note them
-        if names is None:
-            names = _call_names(value for _, value in kwargs)
-        used.update(name for name in names if name in _airflow_api.SYMBOLS)
-        return [(name, literal(value)) for name, value in kwargs]
-    return [(name, literal(_airflow_api.localize(value, version, used))) for name, value in kwargs]
+        source = [(name, literal(value, calls)) for name, value in kwargs]
+        used.update(name for name in calls if name in _airflow_api.SYMBOLS)
+        return source
+    return [
+        (name, literal(_airflow_api.localize(value, version, used), calls))
+        for name, value in kwargs
+    ]
 
 
 def _versioned(operator: _Import, version: str) -> _Import:
@@ -501,25 +510,25 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
                 "kwargs": _localized(_sensor_kwargs(sensor, config), version, used),
             }
         )
+    shared = _FileShared.of(spec, config)
     for index, task in enumerate(spec.tasks):
-        operator, kwargs = _task_call(task, config, spec)
+        operator, kwargs = _task_call(task, config, shared)
         operator = _versioned(operator, version)
         imports.add(operator)
-        names = _call_names(value for _, value in kwargs)
-        imports.update(_call_imports(names))
+        calls: set[str] = set()
         tasks.append(
             {
                 "var": f"t{index}",
                 "operator": operator.name,
-                "kwargs": _localized(kwargs, version, used, names),
+                "kwargs": _localized(kwargs, version, used, calls),
             }
         )
+        imports.update(_call_imports(calls))
     dag_kwargs = _localized(_dag_kwargs(spec, config), version, used)
     imports.update(_Import(*_airflow_api.locate(symbol, version)) for symbol in used)
     constants = []
     if any(task["operator"] == "BashOperator" for task in tasks):
-        setup, flags = _shared_shell(spec.dbt_run, config)
-        constants = [(name, literal(text)) for name, text in zip(_SHARED, (setup, flags)) if text]
+        constants = [(name, literal(text)) for name, text in zip(_SHARED, shared.shell) if text]
     var_of = {task.task_id: f"t{index}" for index, task in enumerate(spec.tasks)}
     var_of.update({sensor.task_id: f"s{index}" for index, sensor in enumerate(spec.sensors)})
     # One set_upstream call per task, not one `>>` per edge: Airflow re-hashes the DAG (and
