@@ -341,6 +341,12 @@ def _validate(config: Config) -> None:
             )
         if value is not None and ".." in value:
             raise ConfigError(f"{value!r} must not contain '..'", key=key)
+    for name in ("start_date", "end_date"):
+        if name in config.dag_defaults.default_args:
+            raise ConfigError(
+                "is a DAG setting, not a task default: use dag_defaults.start_date",
+                key=f"dag_defaults.default_args.{name}",
+            )
     try:
         dt.date.fromisoformat(config.dag_defaults.start_date[:10])
     except ValueError:
@@ -366,26 +372,111 @@ def find_config_file(manifest_path: str | Path) -> Path | None:
     return cwd if cwd.is_file() else None
 
 
+#: a config file is a page of YAML; these bound what a hostile one can make the build do
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000  # values after expanding YAML aliases (``&a`` / ``*a``)
+
+
+def _yaml_loader() -> type:
+    """YAML's safe loader, with dates left as text.
+
+    PyYAML turns ``2024-01-01`` into a date (and ``2024-13-45`` into a traceback); dagfactory
+    checks dates itself, so a wrong one is an error naming its key.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    timestamp = "tag:yaml.org,2002:timestamp"
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != timestamp]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
+def _expanded_size(node: Any, sizes: dict[int, int], path: set[int]) -> int:
+    """How many values ``node`` becomes once every alias is expanded (an alias bomb is tiny
+    as text and enormous as data)."""
+    import yaml
+
+    key = id(node)
+    if key in path:
+        raise ConfigError("a YAML alias refers to itself")
+    if key not in sizes:
+        path.add(key)
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        sizes[key] = 1 + sum(_expanded_size(child, sizes, path) for child in children)
+        path.discard(key)
+    return sizes[key]
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the config file is over {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the config file is not UTF-8 (byte {exc.start})") from None
+    loader = _yaml_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set()) > MAX_CONFIG_NODES:
+            raise ConfigError(f"the config expands to over {MAX_CONFIG_NODES:,} values")
+        return loader.construct_document(node)
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. an integer of 5,000 digits
+        raise ConfigError(f"invalid YAML: {' '.join(str(exc).split())}") from exc
+    finally:
+        loader.dispose()
+
+
+def _check_plain(value: Any, key: str) -> None:
+    """Config values are what JSON can hold: YAML's ``!!binary``, ``!!set`` and ``.nan``
+    would only fail later, far from the file."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise ConfigError(f"keys must be strings, got {describe_value(name)}", key=key)
+            _check_plain(item, f"{key}.{name}" if key else name)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{key}[{index}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number, got {value!r}", key=key)
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ConfigError(f"expected plain YAML data, got {describe_value(value)}", key=key)
+
+
 def load_config(
     path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Config:
     """Read a YAML config file (optional), apply dotted-key ``overrides``, validate."""
-    import yaml
-
     data: dict[str, Any] = {}
     base_dir = None
     if path is not None:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(path)) from exc
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError("the config file must hold a mapping at the top", path=str(path))
+            loaded = _read_yaml(path)
+            if loaded is not None and not isinstance(loaded, dict):
+                raise ConfigError("the config file must hold a mapping at the top")
+            _check_plain(loaded, "")
+        except ConfigError as exc:
+            exc.path = str(path)
+            raise
         data = loaded or {}
         base_dir = str(path.resolve().parent)
     for dotted, value in (overrides or {}).items():
