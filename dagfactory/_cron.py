@@ -52,7 +52,7 @@ def check_schedule(schedule: str) -> str:
         valid = ", ".join([*PRESETS, *NOT_CRON])
         raise ScheduleError(f"unknown schedule preset {schedule!r}; valid presets: {valid}")
     fields = text.split()
-    if len(fields) != 5 or not all(_FIELD.match(f) for f in fields):
+    if len(fields) != 5 or not all(_FIELD.fullmatch(f) for f in fields):
         raise ScheduleError(
             f"{schedule!r} is not a cron schedule: expected five fields "
             "(minute hour day-of-month month day-of-week) or a preset such as @daily"

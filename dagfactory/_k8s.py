@@ -289,7 +289,7 @@ def _int(value: Any, key: str) -> int:
 
 def _dns_label(value: Any, key: str, what: str) -> str:
     value = _string(value, key)
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise PodSettingsError(
             f"{value!r} is not a valid {what}: at most 63 lowercase letters, digits or '-', "
             "starting and ending with a letter or digit",
@@ -300,7 +300,7 @@ def _dns_label(value: Any, key: str, what: str) -> str:
 
 def _dns_subdomain(value: Any, key: str, what: str) -> str:
     value = _string(value, key)
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
         raise PodSettingsError(
             f"{value!r} is not a valid {what}: at most 253 lowercase letters, digits, '-' or "
             "'.', starting and ending with a letter or digit",
@@ -313,9 +313,9 @@ def qualified_name(value: Any, key: str, what: str = "label key") -> str:
     """A label/annotation key or resource name: ``[prefix/]name`` (prefix a DNS subdomain)."""
     value = _string(value, key)
     prefix, slash, name = value.rpartition("/")
-    ok = bool(name) and len(name) <= 63 and bool(_NAME_PART.match(name))
+    ok = bool(name) and len(name) <= 63 and bool(_NAME_PART.fullmatch(name))
     if slash:
-        ok = ok and len(prefix) <= 253 and bool(_DNS_SUBDOMAIN.match(prefix))
+        ok = ok and len(prefix) <= 253 and bool(_DNS_SUBDOMAIN.fullmatch(prefix))
     if not ok:
         raise PodSettingsError(
             f"{value!r} is not a valid {what}: an optional DNS prefix and '/', then at most 63 "
@@ -327,7 +327,7 @@ def qualified_name(value: Any, key: str, what: str = "label key") -> str:
 
 def label_value(value: Any, key: str) -> str:
     text = _text(value, key)
-    if text and (len(text) > 63 or not _NAME_PART.match(text)):
+    if text and (len(text) > 63 or not _NAME_PART.fullmatch(text)):
         raise PodSettingsError(
             f"{text!r} is not a valid label value: at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit",
@@ -343,7 +343,7 @@ def quantity(value: Any, key: str) -> str:
             f"expected a quantity such as '500m' or '1Gi', got {describe_value(value)}", key
         )
     text = str(value)
-    if not _QUANTITY.match(text):
+    if not _QUANTITY.fullmatch(text):
         raise PodSettingsError(
             f"{text!r} is not a Kubernetes quantity: a non-negative number with an optional "
             "suffix (m, k, M, G, Ki, Mi, Gi, ...), e.g. '500m' or '1Gi'",
@@ -476,12 +476,12 @@ def _secret(raw: Any, key: str) -> dict[str, Any]:
     }
     if raw.get("key") is not None:
         out["key"] = _string(raw["key"], f"{key}.key")
-        if not _SECRET_KEY.match(out["key"]):
+        if not _SECRET_KEY.fullmatch(out["key"]):
             raise PodSettingsError(f"{out['key']!r} is not a valid secret key", f"{key}.key")
     target = raw.get("deploy_target")
     if target is not None:
         target = _string(target, f"{key}.deploy_target")
-        if deploy_type == "env" and not _ENV_NAME.match(target):
+        if deploy_type == "env" and not _ENV_NAME.fullmatch(target):
             raise PodSettingsError(
                 f"{target!r} is not a valid environment variable name", f"{key}.deploy_target"
             )
@@ -523,7 +523,7 @@ def normalize_pod(
             continue
         if name == "image":
             image = _string(value, sub)
-            if len(image) > 512 or not _IMAGE.match(image):
+            if len(image) > 512 or not _IMAGE.fullmatch(image):
                 raise PodSettingsError(f"{image!r} is not a valid image reference", sub)
             out[name] = image
         elif name == "namespace":
@@ -551,7 +551,7 @@ def normalize_pod(
         elif name == "env_vars":
             env = {}
             for k, v in _mapping(value, sub).items():
-                if not _ENV_NAME.match(k):
+                if not _ENV_NAME.fullmatch(k):
                     raise PodSettingsError(
                         f"{k!r} is not a valid environment variable name", f"{sub}.{k}"
                     )
@@ -585,7 +585,7 @@ _SUFFIX = {
 
 def quantity_value(text: str) -> Decimal:
     """The number a valid quantity stands for (``500m`` -> 0.5, ``1Ki`` -> 1024)."""
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(text)
     number, suffix = Decimal(match.group(1)), match.group(3) or ""

@@ -46,7 +46,7 @@ def md5_of_etag(etag: str | None) -> str | None:
     if etag is None:
         return None
     value = etag.strip().strip('"').lower()
-    return value if _MD5_HEX.match(value) else None
+    return value if _MD5_HEX.fullmatch(value) else None
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,7 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 def _validate(config: Config) -> None:
     for key in ("team", "project"):
         value = getattr(config, key)
-        if value is not None and not SLUG_RE.match(value):
+        if value is not None and not SLUG_RE.fullmatch(value):
             raise ConfigError(
                 f"{value!r} is not a valid slug: use letters, digits, '_', '-' or '.', "
                 "starting with a letter or digit (no '/', spaces or '..')",

@@ -94,3 +94,26 @@ def test_aliases_within_the_limit_still_work(tmp_path: Path):
     path = tmp_path / "dagfactory.yml"
     path.write_text("dbt:\n  env: &env {A: '1'}\ngroups:\n  sales: {tags: [a]}\n")
     assert load_config(path).dbt.env == {"A": "1"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("team", "shop\n"),
+        ("project", "shop\n"),
+        ("routing.kubernetes.namespace", "dbt\n"),
+        ("routing.kubernetes.image", "dbt:1\n"),
+        ("routing.kubernetes.pod.service_account_name", "runner\n"),
+        ("routing.kubernetes.pod.labels", {"app": "dbt\n"}),
+        ("routing.kubernetes.pod.node_selector", {"pool\n": "dbt"}),
+        ("routing.kubernetes.pod.env_vars", {"DBT_X\n": "1"}),
+    ],
+)
+def test_a_name_with_a_trailing_newline_is_refused(key, value):
+    """Checks written as ``^...$`` let ``"shop\\n"`` through, to fail later at the push."""
+    from dagfactory import DagFactoryError, generate
+
+    overrides = {"team": "shop", key: value}
+    with pytest.raises(DagFactoryError) as error:
+        generate(SHOP / "manifest.json", load_config(SHOP / "dagfactory.yml", overrides))
+    assert error.value.exit_code == 2
