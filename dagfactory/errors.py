@@ -4,12 +4,15 @@
      ├── ManifestError               manifest.json / run_results.json unreadable or unsupported (exit 2)
      │    └── UnsupportedSchemaError dbt schema older than v4 or unknown (exit 2)
      ├── ConfigError                 dagfactory.yml or flags: unknown key, wrong type, bad value (exit 2)
-     ├── GraphError                  the dbt graph cannot become tasks (task id collisions, ...)
-     │    └── GroupCycleError        groups depend on each other in a circle
-     ├── RoutingError                a node cannot be routed (unknown runner, bad pod settings)
-     ├── RenderError                 a template failed or produced invalid Python
-     ├── OutputError                 the output folder cannot be written or swapped in
-     └── PublishError                a push failed; nothing was deleted
+     ├── GraphError                  the dbt graph cannot become tasks: a model cycle, id collisions (exit 2)
+     │    └── GroupCycleError        groups depend on each other in a circle (exit 2)
+     ├── RoutingError                a node cannot be routed (unknown runner, bad pod settings) (exit 2)
+     ├── RenderError                 a node's meta.dagfactory setting or a user template is wrong (exit 2)
+     ├── OutputError                 the output folder cannot be written or swapped in (exit 1)
+     └── PublishError                a push failed; nothing was deleted (exit 1)
+
+Exit code 2 means the input is wrong (fix the dbt project or the config); 1 means the
+environment failed (disk, network, permissions) and the same command may pass on a rerun.
 
 Library code raises these and never prints or exits; ``dagfactory.cli`` is the single place
 that turns them into a message on stderr and an exit code. Each error carries the context a
@@ -84,7 +87,7 @@ class ConfigError(DagFactoryError):
 
 
 class GraphError(DagFactoryError):
-    pass
+    exit_code = 2
 
 
 class GroupCycleError(GraphError):
@@ -99,7 +102,7 @@ class RoutingError(DagFactoryError):
 
 
 class RenderError(DagFactoryError):
-    pass
+    exit_code = 2
 
 
 class OutputError(DagFactoryError):

@@ -121,3 +121,27 @@ def test_generating_never_imports_airflow(shop_manifest, tmp_path):
     result = _run(code, "build", "--manifest", str(shop_manifest), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "out").glob("*.py"))
+
+
+def _cycle(raw):
+    a, b = "model.shop.stg_orders", "model.shop.fct_orders"
+    raw["nodes"][a]["depends_on"]["nodes"].append(b)
+
+
+def _bad_retries(raw):
+    raw["nodes"]["model.shop.fct_orders"]["config"]["meta"]["dagfactory"] = {"retries": -1}
+    raw["nodes"]["model.shop.fct_orders"]["meta"]["dagfactory"] = {"retries": -1}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [(_cycle, r"the dbt graph has a cycle"), (_bad_retries, r"meta\.dagfactory\.retries")],
+    ids=["model cycle", "bad meta retries"],
+)
+def test_bad_input_in_the_manifest_exits_2(edited_manifest, tmp_path, edit, message):
+    import re
+
+    manifest = str(edited_manifest(edit))
+    result = _build("--manifest", manifest, "--out", str(tmp_path / "out"), "--runner", "celery")
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.stderr)
