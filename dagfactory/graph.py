@@ -59,9 +59,15 @@ class DbtGraph:
 
 def fqn_prefixes(manifest: Manifest) -> frozenset[tuple[str, ...]]:
     """Every strict prefix of every node's fqn: the "folders" an fqn: selector would match."""
-    return frozenset(
-        node.fqn[:k] for node in manifest.nodes.values() for k in range(1, len(node.fqn))
-    )
+    prefixes: set[tuple[str, ...]] = set()
+    for node in manifest.nodes.values():
+        fqn = node.fqn
+        for k in range(len(fqn) - 1, 0, -1):  # longest first: nodes share their folders
+            prefix = fqn[:k]
+            if prefix in prefixes:
+                break  # and so are its own prefixes, added with it
+            prefixes.add(prefix)
+    return frozenset(prefixes)
 
 
 def dbt_selector(
@@ -96,57 +102,59 @@ def dbt_selector(
     return "path:" + pattern
 
 
-def _is_task_node(node: Node | None) -> bool:
-    return node is not None and not node.is_test and not node.is_ephemeral
-
-
 def build_graph(manifest: Manifest) -> DbtGraph:
     nodes = manifest.nodes
-    resolved: dict[str, frozenset[str]] = {}
+    # What each node is, asked once: the walks below ask it of every parent of every unit.
+    task_nodes: list[Node] = []  # a unit of its own: not a test, not an ephemeral model
+    test_nodes: list[Node] = []
+    tasks: set[str] = set()
+    tests: set[str] = set()
+    ephemeral: set[str] = set()
+    for unique_id, node in nodes.items():
+        if node.is_test:
+            test_nodes.append(node)
+            tests.add(unique_id)
+        elif node.is_ephemeral:
+            ephemeral.add(unique_id)
+        else:
+            task_nodes.append(node)
+            tasks.add(unique_id)
 
-    def task_parents(unique_id: str) -> frozenset[str]:
+    def task_parents(unique_id: str) -> set[str]:
         """Task nodes that ``unique_id`` reads from, looking through ephemeral models."""
-        if unique_id in resolved:
-            return resolved[unique_id]
         # Iterative walk: long ephemeral chains must not hit the recursion limit.
         stack, seen, found = [unique_id], {unique_id}, set()
         while stack:
-            current = stack.pop()
-            for parent_id in nodes[current].depends_on:
-                parent = nodes.get(parent_id)
-                if parent is None or parent_id in seen:
-                    continue  # a source, a disabled node or a node seen already
+            for parent_id in nodes[stack.pop()].depends_on:
+                if parent_id in seen or parent_id not in nodes:
+                    continue  # a node seen already, a source or a disabled node
                 seen.add(parent_id)
-                if parent.is_ephemeral:
+                if parent_id in ephemeral:
                     stack.append(parent_id)
-                elif not parent.is_test:
+                elif parent_id not in tests:
                     found.add(parent_id)
-        resolved[unique_id] = frozenset(found)
-        return resolved[unique_id]
+        return found
 
     attached: dict[str, list[str]] = {}
     own_tests: list[Node] = []
-    for node in nodes.values():
-        if not node.is_test:
-            continue
+    for node in test_nodes:
         parents = node.depends_on
-        if len(parents) == 1 and _is_task_node(nodes.get(parents[0])):
+        if len(parents) == 1 and parents[0] in tasks:
             attached.setdefault(parents[0], []).append(node.unique_id)
         else:
             own_tests.append(node)
 
     units: dict[str, Unit] = {}
     prefixes = fqn_prefixes(manifest)
-    for node in nodes.values():
-        if _is_task_node(node):
-            members = (node.unique_id, *sorted(attached.get(node.unique_id, ())))
-            units[node.unique_id] = Unit(
-                node.unique_id,
-                node.resource_type,
-                BUILD,
-                dbt_selector(node, manifest, prefixes),
-                members,
-            )
+    for node in task_nodes:
+        members = (node.unique_id, *sorted(attached.get(node.unique_id, ())))
+        units[node.unique_id] = Unit(
+            node.unique_id,
+            node.resource_type,
+            BUILD,
+            dbt_selector(node, manifest, prefixes),
+            members,
+        )
     for node in own_tests:
         units[node.unique_id] = Unit(
             node.unique_id,
@@ -156,11 +164,12 @@ def build_graph(manifest: Manifest) -> DbtGraph:
             (node.unique_id,),
         )
 
+    unit_ids = sorted(units)
     dag = nx.DiGraph()
-    dag.add_nodes_from(sorted(units))
-    for unit_id in sorted(units):
-        for parent_id in sorted(task_parents(unit_id)):
-            dag.add_edge(parent_id, unit_id)
+    dag.add_nodes_from(unit_ids)
+    dag.add_edges_from(
+        (parent_id, unit_id) for unit_id in unit_ids for parent_id in sorted(task_parents(unit_id))
+    )
     _check_acyclic(dag)
     return DbtGraph(units=units, dag=dag)
 
