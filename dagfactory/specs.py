@@ -36,9 +36,18 @@ def sanitize_id(text: str) -> str:
     return cleaned or "_"
 
 
+#: what ``quote(text, safe="")`` leaves as it is
+_URI_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quote(text: str) -> str:
+    # Most ids need no quoting, and checking is half the cost of quote() (16k calls at 5k models).
+    return text if _URI_SAFE.fullmatch(text) else quote(text, safe="")
+
+
 def asset_uri(project: str, unique_id: str) -> str:
     """A stable, provider-free URI for the data a dbt node produces."""
-    return f"x-dbt://{quote(project, safe='')}/{quote(unique_id, safe='')}"
+    return f"x-dbt://{_quote(project)}/{_quote(unique_id)}"
 
 
 @dataclass(frozen=True)
