@@ -21,9 +21,12 @@ from dagfactory.errors import PublishError
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "S3Publisher"]
 
 #: Attempts per request (first try included) unless ``AWS_MAX_ATTEMPTS`` says otherwise.
-DEFAULT_MAX_ATTEMPTS = 5
-CONNECT_TIMEOUT_S = 10
-READ_TIMEOUT_S = 60
+#: With the timeouts below, an endpoint that accepts connections and never answers fails a
+#: push in about a minute (it took 5 x 60 s): DAG files are small, a healthy store answers
+#: a PUT in well under a second, and quick errors (503 SlowDown) are still retried.
+DEFAULT_MAX_ATTEMPTS = 3
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 15
 
 
 def _max_attempts() -> int:
