@@ -70,9 +70,18 @@ def literal(value: Any, calls: set[str] | None = None) -> str:
     With ``calls``, the constructor name of every :class:`Call` emitted is added to it (what
     the caller must import), so callers need not walk ``value`` a second time.
     """
-    # Most common first: a file holds tens of thousands of strings (the checks are exclusive).
+    # Most common first: a file holds tens of thousands of strings and calls, and the types
+    # checked are exclusive, so the order changes nothing else.
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, Call):
+        if calls is not None:
+            calls.add(value.func)
+        parts = [literal(arg, calls) for arg in value.args]
+        parts += [f"{name}={literal(arg, calls)}" for name, arg in value.kwargs]
+        return f"{value.func}({', '.join(parts)})"
+    if isinstance(value, (list, tuple)):  # before Mapping: an ABC check is slow
+        return "[" + ", ".join([literal(v, calls) for v in value]) + "]"
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
@@ -85,14 +94,6 @@ def literal(value: Any, calls: set[str] | None = None) -> str:
         return value.source
     if isinstance(value, Concat):
         return " + ".join([literal(part) for part in value.parts])
-    if isinstance(value, Call):
-        if calls is not None:
-            calls.add(value.func)
-        parts = [literal(arg, calls) for arg in value.args]
-        parts += [f"{name}={literal(arg, calls)}" for name, arg in value.kwargs]
-        return f"{value.func}({', '.join(parts)})"
-    if isinstance(value, (list, tuple)):  # before Mapping: an ABC check is slow
-        return "[" + ", ".join([literal(v, calls) for v in value]) + "]"
     if isinstance(value, Mapping):
         items = sorted(value.items(), key=lambda kv: str(kv[0]))
         for key, _ in items:

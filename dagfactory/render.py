@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -43,6 +43,18 @@ class RenderedFile:
     name: str
     text: str
     dag_id: str
+
+
+class _TaskSource(NamedTuple):
+    """One task as the template lays it out: ``var = operator(name=value, ...)``.
+
+    Not a dict: jinja2 looks ``task.var`` up as an attribute first, and on a dict that raised
+    (and caught) an AttributeError three times per task, ~10% of rendering a 5k-task build.
+    """
+
+    var: str
+    operator: str
+    kwargs: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,12 @@ def _shell(text: str) -> str:
 #: module constants of a generated file: the shell text every dbt task of the file shares
 SETUP_NAME, FLAGS_NAME = "DBT_SETUP", "DBT_FLAGS"
 _SHARED = (SETUP_NAME, FLAGS_NAME)
+_SETUP_REF, _FLAGS_REF = Raw(SETUP_NAME), Raw(FLAGS_NAME)
+
+
+@lru_cache(maxsize=64)  # "dbt build --select" and "dbt test --select", for every task
+def _shell_words(words: tuple[str, ...]) -> str:
+    return " ".join(_shell(word) for word in words)
 
 
 def _shell_setup(run: DbtRun) -> str:
@@ -214,13 +232,12 @@ def _bash_command_value(task: TaskSpec, shared: _FileShared) -> Concat:
     Equal to :func:`_bash_command` of the task's argv once Python evaluates it; naming the
     shared text once keeps a 2,000-task file half the size, and so cheaper to parse.
     """
-    run = shared.run
-    head = (*run.executable, task.dbt_command, "--select", task.selector)
+    command = _shell_words((*shared.run.executable, task.dbt_command, "--select"))
     setup, flags = shared.shell
-    parts: list[Raw | str] = [Raw(SETUP_NAME)] if setup else []
-    parts.append(" ".join(_shell(arg) for arg in head))
+    parts: list[Raw | str] = [_SETUP_REF] if setup else []
+    parts.append(f"{command} {_shell(task.selector)}")
     if flags:
-        parts.append(Raw(FLAGS_NAME))
+        parts.append(_FLAGS_REF)
     return Concat(tuple(parts))
 
 
@@ -504,11 +521,11 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
     for index, sensor in enumerate(spec.sensors):
         used.add("ExternalTaskSensor")
         tasks.append(
-            {
-                "var": f"s{index}",
-                "operator": _airflow_api.locate("ExternalTaskSensor", version)[1],
-                "kwargs": _localized(_sensor_kwargs(sensor, config), version, used),
-            }
+            _TaskSource(
+                var=f"s{index}",
+                operator=_airflow_api.locate("ExternalTaskSensor", version)[1],
+                kwargs=_localized(_sensor_kwargs(sensor, config), version, used),
+            )
         )
     shared = _FileShared.of(spec, config)
     for index, task in enumerate(spec.tasks):
@@ -517,17 +534,17 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
         imports.add(operator)
         calls: set[str] = set()
         tasks.append(
-            {
-                "var": f"t{index}",
-                "operator": operator.name,
-                "kwargs": _localized(kwargs, version, used, calls),
-            }
+            _TaskSource(
+                var=f"t{index}",
+                operator=operator.name,
+                kwargs=_localized(kwargs, version, used, calls),
+            )
         )
         imports.update(_call_imports(calls))
     dag_kwargs = _localized(_dag_kwargs(spec, config), version, used)
     imports.update(_Import(*_airflow_api.locate(symbol, version)) for symbol in used)
     constants = []
-    if any(task["operator"] == "BashOperator" for task in tasks):
+    if any(task.operator == "BashOperator" for task in tasks):
         constants = [(name, literal(text)) for name, text in zip(_SHARED, shared.shell) if text]
     var_of = {task.task_id: f"t{index}" for index, task in enumerate(spec.tasks)}
     var_of.update({sensor.task_id: f"s{index}" for index, sensor in enumerate(spec.sensors)})
