@@ -206,10 +206,11 @@ def _defining_folder(node: Node) -> str | None:
 
 
 def _crossing(
-    graph: DbtGraph, group_of: Mapping[str, str]
+    edges: list[tuple[str, str]], group_of: Mapping[str, str]
 ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """The unit edges (``graph.edges()``, sorted) between groups, by (upstream, downstream)."""
     crossing: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for up, down in graph.edges():
+    for up, down in edges:
         if up in group_of and down in group_of and group_of[up] != group_of[down]:
             crossing.setdefault((group_of[up], group_of[down]), []).append((up, down))
     return crossing
@@ -224,10 +225,12 @@ def _group_graph(
     return groups
 
 
-def _merge_cycles(graph: DbtGraph, group_of: dict[str, str]) -> dict[str, tuple[str, ...]]:
+def _merge_cycles(
+    edges: list[tuple[str, str]], group_of: dict[str, str]
+) -> dict[str, tuple[str, ...]]:
     """Merge every set of groups that depend on each other in a circle into one group."""
     merged: dict[str, tuple[str, ...]] = {}
-    groups = _group_graph(group_of, _crossing(graph, group_of))
+    groups = _group_graph(group_of, _crossing(edges, group_of))
     for component in nx.strongly_connected_components(groups):
         if len(component) < 2:
             continue
@@ -260,10 +263,11 @@ def group_units(graph: DbtGraph, manifest: Manifest, config: Config) -> Grouping
     spec = config.group_by or default_strategy(manifest)
     strategy = resolve_strategy(spec, manifest)
     group_of = _assign_tasks(graph, manifest, strategy)
+    edges = graph.edges()  # sorted once for every crossing below
     merged: dict[str, tuple[str, ...]] = {}
     if config.group_cycles == "merge":
-        merged = _merge_cycles(graph, group_of)
-    crossing = _crossing(graph, group_of)  # between the groups of every unit but test tasks
+        merged = _merge_cycles(edges, group_of)
+    crossing = _crossing(edges, group_of)  # between the groups of every unit but test tasks
     if not merged:
         _check_acyclic({k: tuple(v) for k, v in sorted(crossing.items())})
     _assign_tests(graph, manifest, strategy, group_of, _group_graph(group_of, crossing))
@@ -275,7 +279,7 @@ def group_units(graph: DbtGraph, manifest: Manifest, config: Config) -> Grouping
         name: GroupInfo(name, _owner(name, merged, manifest, config), tuple(sorted(units)))
         for name, units in sorted(members.items())
     }
-    cross_edges = {k: tuple(v) for k, v in sorted(_crossing(graph, group_of).items())}
+    cross_edges = {k: tuple(v) for k, v in sorted(_crossing(edges, group_of).items())}
     _check_acyclic(cross_edges)  # holds by construction; a bug if it ever fires
     return Grouping(spec, group_of, groups, cross_edges, merged)
 

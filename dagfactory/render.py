@@ -290,6 +290,7 @@ _CALL_IMPORTS = {
 }
 
 
+@lru_cache(maxsize=64)  # one operator or two, asked for every task
 def _operator_import(dotted: str) -> _Import:
     module, _, name = dotted.rpartition(".")
     return _Import(module, name)
@@ -508,6 +509,7 @@ def _localized(
     ]
 
 
+@lru_cache(maxsize=64)  # likewise
 def _versioned(operator: _Import, version: str) -> _Import:
     """An operator's import in the target Airflow version (written for Airflow 3)."""
     return _Import(*_airflow_api.locate(operator.name, version, default_module=operator.module))
@@ -528,11 +530,11 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
             )
         )
     shared = _FileShared.of(spec, config)
+    calls: set[str] = set()  # constructor names in the tasks' arguments, for their imports
     for index, task in enumerate(spec.tasks):
         operator, kwargs = _task_call(task, config, shared)
         operator = _versioned(operator, version)
         imports.add(operator)
-        calls: set[str] = set()
         tasks.append(
             _TaskSource(
                 var=f"t{index}",
@@ -540,7 +542,7 @@ def render_dag(spec: DagSpec, config: Config, template_dir: str | None = None) -
                 kwargs=_localized(kwargs, version, used, calls),
             )
         )
-        imports.update(_call_imports(calls))
+    imports.update(_call_imports(calls))
     dag_kwargs = _localized(_dag_kwargs(spec, config), version, used)
     imports.update(_Import(*_airflow_api.locate(symbol, version)) for symbol in used)
     constants = []
