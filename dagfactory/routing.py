@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from dagfactory import _k8s
@@ -97,20 +98,26 @@ def _compare(statistic: str, observed: float, threshold: float) -> str:
     return f"{statistic} {_format_seconds(observed)} ≥ {_format_seconds(threshold)}"
 
 
+@lru_cache(maxsize=64)
+def _shared_route(runner: str, reason: str, forced: bool = False) -> Route:
+    """A route that holds nothing of its node, made once: thousands of units share each."""
+    return Route(runner, reason, forced=forced)
+
+
 def _decide(node: Node, config: Config, observed: float | None) -> Route:
     routing = config.routing
     if routing.force:
-        return Route(routing.force, "forced", forced=True)
+        return _shared_route(routing.force, "forced", forced=True)
     runner = _meta_runner(node)
     if runner:
-        return Route(runner, "meta")
+        return _shared_route(runner, "meta")
     for tag in routing.kubernetes.tags:
         if tag in node.tags:
-            return Route(KUBERNETES, f"tag {tag}")
+            return _shared_route(KUBERNETES, f"tag {tag}")
     threshold = routing.long_running_seconds
     if threshold is not None and observed is not None and observed >= threshold:
         return Route(KUBERNETES, _compare(routing.statistic, observed, threshold))
-    return Route(routing.default, "default")
+    return _shared_route(routing.default, "default")
 
 
 def config_pod_settings(kubernetes: KubernetesConfig) -> _Settings:
