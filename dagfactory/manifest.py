@@ -194,7 +194,9 @@ def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
         raise ManifestError(
             f"node has no {exc.args[0]!r}", path=str(path), unique_id=unique_id, key=exc.args[0]
         ) from None
-    depends = _mapping(raw.get("depends_on")).get("nodes") or ()
+    depends = _str_tuple(_mapping(raw.get("depends_on")).get("nodes") or ())
+    if len(depends) > 1:  # most nodes (tests) have one parent: nothing to dedupe or sort
+        depends = tuple(sorted(set(depends)))
     # Tags and meta live both on the node and in its config depending on the dbt version;
     # the node-level values win (dbt copies config into them since 1.x).
     node_tags, config_tags = raw.get("tags"), config.get("tags")
@@ -216,7 +218,7 @@ def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
         path=str(raw.get("path") or original),
         original_file_path=str(original),
         fqn=_str_tuple(raw.get("fqn")) or (str(package_name), str(name)),
-        depends_on=tuple(sorted(set(_str_tuple(depends)))) if depends else (),
+        depends_on=depends,
         materialized=str(config.get("materialized") or ""),
         tags=tuple(tags),
         meta=meta,
