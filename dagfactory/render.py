@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -112,13 +113,16 @@ _SHELL_QUOTED_CLOSE = "{% endfilter %}'"
 _TEMPLATE_SLOT = "\x00dagfactory-template-{}\x00"
 
 
+_JINJA_OPENER = re.compile(r"\{[{%#]")
+
+
 def _vars_json(vars: Mapping[str, Any]) -> str:
     """The ``--vars`` JSON, as Jinja source: templates render, everything else stays text.
 
     A string holding ``{{`` or ``{%`` is an Airflow template; it is rendered inside
     ``{% filter tojson %}``, so whatever it renders to (quotes, backslashes, newlines)
-    arrives as one JSON string. Everything else is JSON made here: it holds no ``{{`` or
-    ``{%`` (such strings are templates), and a ``{#`` in it is escaped for Jinja.
+    arrives as one JSON string. Everything else (keys included) is JSON made here, every
+    Jinja opener in it escaped, so a key can neither render nor end the filter around it.
     """
     templates: list[str] = []
 
@@ -133,7 +137,8 @@ def _vars_json(vars: Mapping[str, Any]) -> str:
         return value
 
     text = orjson.dumps(slot(vars), option=orjson.OPT_SORT_KEYS).decode()
-    text = text.replace("{#", "{{ '{#' }}")
+    # Keys and plain values are data: any Jinja opener in them ({{, {%, {#) prints itself.
+    text = _JINJA_OPENER.sub(lambda opener: f"{{{{ '{opener[0]}' }}}}", text)
     for index, template in enumerate(templates):
         placeholder = orjson.dumps(_TEMPLATE_SLOT.format(index)).decode()
         text = text.replace(placeholder, f"{{% filter tojson %}}{template}{{% endfilter %}}", 1)
@@ -372,8 +377,8 @@ def _kubernetes_pod_call(
         )
     arguments = [jinja_escape(arg) for arg in task.argv[1:]]
     if config.dbt.vars:
-        vars_json = orjson.dumps(dict(config.dbt.vars), option=orjson.OPT_SORT_KEYS).decode()
-        arguments += ["--vars", vars_json]
+        # The same Jinja-safe JSON as the Bash path (no shell here, so no shell quoting).
+        arguments += ["--vars", _vars_json(config.dbt.vars)]
     kwargs: list[tuple[str, Any]] = [
         ("task_id", task.task_id),
         ("image", pod["image"]),
