@@ -1,7 +1,7 @@
 """The command line: parse options, build a config, call the facade, print.
 
 This is the only place that prints or exits. ``DagFactoryError`` becomes a one-line message on
-stderr and the error's exit code; ``--debug`` shows the traceback instead.
+stderr and the error's exit code; ``--debug`` prints the traceback too, with the same exit code.
 """
 
 from __future__ import annotations
@@ -102,8 +102,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except DagFactoryError as exc:
-            if ctx.params.get("debug"):
-                raise
+            if ctx.params.get("debug"):  # the traceback too, but the same exit code
+                import traceback
+
+                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
             click.echo(f"error: {exc.format_message()}", err=True)
             ctx.exit(exc.exit_code)
 

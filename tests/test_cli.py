@@ -86,12 +86,13 @@ def test_an_old_manifest_exits_2_with_what_to_do(edited_manifest, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_debug_shows_the_traceback(tmp_path):
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
     result = CliRunner().invoke(
         cli, ["--debug", "build", "--manifest", "missing.json", "--out", str(tmp_path)]
     )
-    assert result.exit_code != 0
-    assert result.exception is not None  # re-raised, so click's runner records it
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess:
