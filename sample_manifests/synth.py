@@ -390,24 +390,7 @@ class Synth:
         # Source tables, a handful per source system.
         source_ids = self._source_ids(n_staging, 8)
 
-        staging = []
-        for i, sid in enumerate(source_ids):
-            src = self.sources[sid]
-            name = f"stg_{src['source_name']}__{src['name']}"
-            m = _Model(f"model.{self.project}.{name}", name, "staging", None)
-            m.materialized = "view"
-            m.sources.append([src["source_name"], src["name"]])
-            m.parents.append(sid)
-            if i % 9 == 0 and seeds:
-                seed_id = seeds[rng.randrange(len(seeds))]
-                m.refs.append(_ref(self.nodes[seed_id]["name"]))
-                m.parents.append(seed_id)
-            staging.append(self._register(m))
-
-        snapshots = []
-        for i in range(n_snapshots):
-            base = seeds[i % len(seeds)] if i % 2 == 0 else staging[rng.randrange(len(staging))].uid
-            snapshots.append(self._snapshot(i, base))
+        staging, snapshots = self._staging_and_snapshots(source_ids, seeds, n_snapshots)
 
         # Split the remaining models over groups with uneven sizes.
         weights = [rng.uniform(0.5, 1.5) for _ in group_names]
@@ -553,24 +536,9 @@ class Synth:
 
         seeds = [self._seed(i) for i in range(n_seeds)]
         source_ids = self._source_ids(n_staging, max(4, n_staging // 40))
-        staging: list[_Model] = []
-        for i, sid in enumerate(source_ids):
-            src = self.sources[sid]
-            name = f"stg_{src['source_name']}__{src['name']}"
-            m = _Model(f"model.{self.project}.{name}", name, "staging", None)
-            m.area = src["source_name"]
-            m.materialized = "view"
-            m.sources.append([src["source_name"], src["name"]])
-            m.parents.append(sid)
-            if i % 9 == 0:
-                seed_id = seeds[rng.randrange(len(seeds))]
-                m.refs.append(_ref(self.nodes[seed_id]["name"]))
-                m.parents.append(seed_id)
-            staging.append(self._register(m))
-        snapshots = []
-        for i in range(n_snapshots):
-            base = seeds[i % len(seeds)] if i % 2 == 0 else staging[rng.randrange(len(staging))].uid
-            snapshots.append(self._snapshot(i, base))
+        staging, snapshots = self._staging_and_snapshots(
+            source_ids, seeds, n_snapshots, area_folders=True
+        )
 
         weights = [rng.uniform(0.5, 1.5) for _ in areas]
         int_sizes = _split(n_int, weights)
@@ -692,6 +660,33 @@ class Synth:
             cand = fallback[rng.randrange(len(fallback))]
             picked[cand.uid] = (cand, None)
         return list(picked.values())
+
+    def _staging_and_snapshots(
+        self, source_ids: list[str], seeds: list[str], n_snapshots: int, *, area_folders=False
+    ) -> tuple[list[_Model], list[str]]:
+        """Staging views, one per source table (every ninth also reads a seed), then
+        snapshots over seeds or staging models: both layouts, in the same random order."""
+        rng = self.rng
+        staging = []
+        for i, sid in enumerate(source_ids):
+            src = self.sources[sid]
+            name = f"stg_{src['source_name']}__{src['name']}"
+            m = _Model(f"model.{self.project}.{name}", name, "staging", None)
+            if area_folders:  # layered: models/staging/<source>/
+                m.area = src["source_name"]
+            m.materialized = "view"
+            m.sources.append([src["source_name"], src["name"]])
+            m.parents.append(sid)
+            if i % 9 == 0 and seeds:
+                seed_id = seeds[rng.randrange(len(seeds))]
+                m.refs.append(_ref(self.nodes[seed_id]["name"]))
+                m.parents.append(seed_id)
+            staging.append(self._register(m))
+        snapshots = []
+        for i in range(n_snapshots):
+            base = seeds[i % len(seeds)] if i % 2 == 0 else staging[rng.randrange(len(staging))].uid
+            snapshots.append(self._snapshot(i, base))
+        return staging, snapshots
 
     def _register(self, m: _Model) -> _Model:
         self.models.append(m)
