@@ -7,6 +7,7 @@ stderr and the error's exit code; ``--debug`` prints the traceback too, with the
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,21 @@ from dagfactory._version import __version__
 from dagfactory.errors import DagFactoryError
 
 FORMATS = click.Choice(["text", "json"])
+#: C0 and C1 control characters: from user text they could forge lines or drive a terminal
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    """Print text that may hold user strings (owners, ids, keys) with controls escaped.
+
+    Each line of ``text`` stays a line; a newline inside a value was already escaped where
+    the line was made (``_one_line``), so no value can start a line of its own.
+    """
+    click.echo(_CONTROL.sub(lambda c: f"\\x{ord(c[0]):02x}", text), err=err)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _print_json(data: Any) -> None:
@@ -48,7 +64,7 @@ def format_build_summary(result: Any) -> str:
                 str(len(dag.tasks)),
                 str(len(dag.upstream_dags)),
                 _schedule_cell(dag),
-                dag.owner,
+                _one_line(dag.owner),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -82,12 +98,12 @@ def format_build_summary(result: Any) -> str:
             if route.runner != result.config.routing.default and not route.forced:
                 size = f", size {route.size}" if route.size else ""
                 lines.append(
-                    f"  {dag.dag_id}.{task.task_id}: {route.runner} ({route.reason}{size})"
+                    f"  {dag.dag_id}.{task.task_id}: {route.runner} ({_one_line(route.reason)}{size})"
                 )
     for dag in result.dags:
         if dag.merged_groups:
             lines.append(
-                f"merged groups {', '.join(dag.merged_groups)} into {dag.dag_id}: "
+                f"merged groups {_one_line(', '.join(dag.merged_groups))} into {dag.dag_id}: "
                 "they depend on each other in a cycle (group_cycles: merge)"
             )
     if result.out_dir:
@@ -106,7 +122,7 @@ class _Group(click.Group):
                 import traceback
 
                 click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
-            click.echo(f"error: {exc.format_message()}", err=True)
+            _echo(f"error: {_one_line(exc.format_message())}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -183,7 +199,7 @@ def build(
         manifest, out_dir, config, run_results=run_results, template_dir=template_dir
     )
     for warning in result.warnings:
-        click.echo(f"warning: {warning.format_message()}", err=True)
+        _echo(f"warning: {_one_line(warning.format_message())}", err=True)
     push_result = None
     if push_url:
         push_result = _push(result.out_dir, push_url, fmt=fmt, **push_options)
@@ -193,9 +209,9 @@ def build(
             summary["push"] = push_result.to_dict()
         _print_json(summary)
     else:
-        click.echo(format_build_summary(result))
+        _echo(format_build_summary(result))
         if push_result is not None:
-            click.echo(push_result.format_text())
+            _echo(push_result.format_text())
 
 
 class _ProgressBar:
@@ -244,7 +260,7 @@ def push_command(out_dir: str, url: str, fmt: str, **options: Any) -> None:
     if fmt == "json":
         _print_json(result.to_dict())
     else:
-        click.echo(result.format_text())
+        _echo(result.format_text())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
