@@ -464,40 +464,30 @@ class Synth:
             groups_models.append(own)
             this_tier.extend(own)
 
+        self._nodes_and_tests(source_ids, seeds, snapshots, group_names)
+        return self._assemble(group_names)
+
+    def _nodes_and_tests(
+        self, source_ids: list[str], seeds: list[str], snapshots: list[str], areas: list[str]
+    ) -> None:
+        """Every model's node, then the tests of models, sources, seeds and snapshots, then
+        singular tests, exposures and disabled models: both layouts, in this order."""
         for m in self.models:
             self.nodes[m.uid] = self._model_node(m)
-
         for m in self.models:
             if not m.ephemeral:
                 self._model_tests(m)
         for sid in source_ids:
             self._source_test(sid)
         for seed_id in seeds:
+            name = self.nodes[seed_id]["name"]
             self._simple_test(
-                "unique",
-                seed_id,
-                "id",
-                f"seeds.{self.nodes[seed_id]['name']}",
-                "seeds/_seeds.yml",
-                [self.project],
+                "unique", seed_id, "id", f"seeds.{name}", "seeds/_seeds.yml", [self.project]
             )
         for snap_id in snapshots:
-            snap = self.nodes[snap_id]
-            self._simple_test(
-                "not_null",
-                snap_id,
-                "id",
-                f"snapshots.{snap['name']}",
-                "snapshots/_snapshots.yml",
-                [self.project],
-            )
-        self._finish_tests(source_ids, seeds, snapshots, group_names)
-        return self._assemble(group_names)
-
-    def _finish_tests(
-        self, source_ids: list[str], seeds: list[str], snapshots: list[str], areas: list[str]
-    ) -> None:
-        """Singular tests, exposures and disabled models, after every model exists."""
+            name = self.nodes[snap_id]["name"]
+            yml = "snapshots/_snapshots.yml"
+            self._simple_test("not_null", snap_id, "id", f"snapshots.{name}", yml, [self.project])
         for i in range(max(1, self.n // 500)):
             self._singular_test(i)
         for i in range(max(1, self.n // 1000)):
@@ -609,23 +599,7 @@ class Synth:
                     marts.append(m)
                 slot += len(versions)
 
-        for m in self.models:
-            self.nodes[m.uid] = self._model_node(m)
-        for m in self.models:
-            if not m.ephemeral:
-                self._model_tests(m)
-        for sid in source_ids:
-            self._source_test(sid)
-        for seed_id in seeds:
-            name = self.nodes[seed_id]["name"]
-            self._simple_test(
-                "unique", seed_id, "id", f"seeds.{name}", "seeds/_seeds.yml", [self.project]
-            )
-        for snap_id in snapshots:
-            name = self.nodes[snap_id]["name"]
-            yml = "snapshots/_snapshots.yml"
-            self._simple_test("not_null", snap_id, "id", f"snapshots.{name}", yml, [self.project])
-        self._finish_tests(source_ids, seeds, snapshots, areas)
+        self._nodes_and_tests(source_ids, seeds, snapshots, areas)
         return self._assemble([])
 
     def _draw_parents(
