@@ -122,7 +122,9 @@ class _Group(click.Group):
                 import traceback
 
                 click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
-            _echo(f"error: {_one_line(exc.format_message())}", err=True)
+            # Context fields are one line already (errors.py); a push error's own detail
+            # lines ("  not uploaded: ...") are dagfactory's and stay lines.
+            _echo(f"error: {exc.format_message()}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -35,6 +35,11 @@ __all__ = [
 ]
 
 
+def _inline(text: str) -> str:
+    """A name from user input on one line: a newline in it cannot start a line of output."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class DagFactoryError(Exception):
     """Base class: a problem the user can fix, reported without a traceback."""
 
@@ -60,9 +65,9 @@ class DagFactoryError(Exception):
         """The message with its context, one ``name: value`` prefix per known field."""
         where = []
         if self.path:
-            where.append(str(self.path))
+            where.append(_inline(str(self.path)))
         if self.unique_id:
-            where.append(f"node {self.unique_id}")
+            where.append(f"node {_inline(self.unique_id)}")
         if self.group:
             where.append(f"group {self.group!r}")
         if self.key:
