@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from dagfactory._version import __version__
-from dagfactory.errors import DagFactoryError
+from dagfactory.errors import DagFactoryError, one_line
 
 FORMATS = click.Choice(["text", "json"])
 #: C0 and C1 control characters: from user text they could forge lines or drive a terminal
@@ -27,13 +27,9 @@ def _echo(text: str, *, err: bool = False) -> None:
     """Print text that may hold user strings (owners, ids, keys) with controls escaped.
 
     Each line of ``text`` stays a line; a newline inside a value was already escaped where
-    the line was made (``_one_line``), so no value can start a line of its own.
+    the line was made (``errors.one_line``), so no value can start a line of its own.
     """
     click.echo(_CONTROL.sub(lambda c: f"\\x{ord(c[0]):02x}", text), err=err)
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _print_json(data: Any) -> None:
@@ -64,7 +60,7 @@ def format_build_summary(result: Any) -> str:
                 str(len(dag.tasks)),
                 str(len(dag.upstream_dags)),
                 _schedule_cell(dag),
-                _one_line(dag.owner),
+                one_line(dag.owner),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -98,12 +94,12 @@ def format_build_summary(result: Any) -> str:
             if route.runner != result.config.routing.default and not route.forced:
                 size = f", size {route.size}" if route.size else ""
                 lines.append(
-                    f"  {dag.dag_id}.{task.task_id}: {route.runner} ({_one_line(route.reason)}{size})"
+                    f"  {dag.dag_id}.{task.task_id}: {route.runner} ({one_line(route.reason)}{size})"
                 )
     for dag in result.dags:
         if dag.merged_groups:
             lines.append(
-                f"merged groups {_one_line(', '.join(dag.merged_groups))} into {dag.dag_id}: "
+                f"merged groups {one_line(', '.join(dag.merged_groups))} into {dag.dag_id}: "
                 "they depend on each other in a cycle (group_cycles: merge)"
             )
     if result.out_dir:
@@ -201,7 +197,7 @@ def build(
         manifest, out_dir, config, run_results=run_results, template_dir=template_dir
     )
     for warning in result.warnings:
-        _echo(f"warning: {_one_line(warning.format_message())}", err=True)
+        _echo(f"warning: {one_line(warning.format_message())}", err=True)
     push_result = None
     if push_url:
         push_result = _push(result.out_dir, push_url, fmt=fmt, **push_options)

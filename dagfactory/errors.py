@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-def _inline(text: str) -> str:
+def one_line(text: str) -> str:
     """A name from user input on one line: a newline in it cannot start a line of output."""
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
@@ -65,9 +65,9 @@ class DagFactoryError(Exception):
         """The message with its context, one ``name: value`` prefix per known field."""
         where = []
         if self.path:
-            where.append(_inline(str(self.path)))
+            where.append(one_line(str(self.path)))
         if self.unique_id:
-            where.append(f"node {_inline(self.unique_id)}")
+            where.append(f"node {one_line(self.unique_id)}")
         if self.group:
             where.append(f"group {self.group!r}")
         if self.key:
