@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUDGET_SECONDS = 900
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -27,7 +27,7 @@ from dagfactory.pipeline import build
 
 pytestmark = pytest.mark.airflow
 
-SHOP = Path(__file__).resolve().parent.parent / "sample_manifests" / "shop"
+SHOP = Path(__file__).resolve().parents[3] / "sample_manifests" / "shop"
 META = "model.shop.fct_revenue"
 TAGGED = "model.shop.fin_marketing_roi"
 IMAGE = "ghcr.io/example/shop-dbt:1.0"

@@ -37,7 +37,7 @@ from dagfactory.config import load_config
 from dagfactory.errors import ConfigError, RenderError
 from dagfactory.pipeline import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "sample_manifests" / "shop"
 FAILING_MODEL = "model.shop.mkt_channel_spend"  # its singular test fails with fail_test: true
 FAILING_TEST = "test.shop.assert_channel_spend_is_positive"
