@@ -21,6 +21,10 @@ from typing import Any
 
 import pytest
 import yaml
+
+from dagfactory.config import load_config
+from dagfactory.errors import ConfigError, RenderError
+from dagfactory.pipeline import generate
 from e2e.harness import (
     EXECUTED,
     LOGICAL_DATE,
@@ -32,10 +36,6 @@ from e2e.harness import (
     dependency_edges,
     run_e2e,
 )
-
-from dagfactory.config import load_config
-from dagfactory.errors import ConfigError, RenderError
-from dagfactory.pipeline import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "sample_manifests" / "shop"
