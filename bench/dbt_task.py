@@ -265,14 +265,19 @@ def setup_step(name: str, argv: list[str], env: dict[str, str], folder: Path) ->
 
 
 def bench_size(
-    size: int, repeats: int, folder: Path, dbt: str, build_all_up_to: int = 0
+    size: int,
+    repeats: int,
+    folder: Path,
+    dbt: str,
+    build_all_up_to: int = 0,
+    shape: str = "layered",
 ) -> dict[str, Any]:
     """Everything measured on one project size."""
     t0 = time.perf_counter()
     load_start = os.getloadavg()  # other work on the machine inflates CPU and wall times
     project = folder / "project"
     shutil.rmtree(folder, ignore_errors=True)
-    plan = synth_project.generate(size, project, project=PROJECT)
+    plan = synth_project.generate(size, project, project=PROJECT, shape=shape)
     env = dbt_env(folder / "synth.duckdb", folder.parent / "pycache")
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
     setup: dict[str, Any] = {"generate_s": round(time.perf_counter() - t0, 2)}
@@ -413,8 +418,11 @@ def run(
     work_dir: Path | None = None,
     dbt: str | None = None,
     build_all_up_to: int = 0,
+    shapes: Sequence[str] = ("layered",),
 ) -> dict[str, Any]:
     """Measure every variant at every size; returns a JSON-ready dict.
+
+    Results are keyed by size for the layered shape and ``"<size>-<shape>"`` for others.
 
     ``build_all_up_to``: projects of at most this many models are built whole first (a
     check that the project builds); larger ones load only seeds and the node's ancestors.
@@ -436,10 +444,12 @@ def run(
         "sizes": {},
     }
     try:
-        for size in sizes:
-            log(f"size {size}")
-            folder = base / f"size_{size}"
-            out["sizes"][str(size)] = bench_size(size, repeats, folder, exe, build_all_up_to)
+        for shape in shapes:
+            for size in sizes:
+                key = str(size) if shape == "layered" else f"{size}-{shape}"
+                log(f"size {key}")
+                folder = base / f"size_{key}"
+                out["sizes"][key] = bench_size(size, repeats, folder, exe, build_all_up_to, shape)
     finally:
         if own:
             shutil.rmtree(base, ignore_errors=True)
@@ -474,9 +484,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="dbt build whole projects of at most N models first (default: only ancestors)",
     )
+    ap.add_argument(
+        "--shapes",
+        default="layered",
+        help="comma-separated project shapes of synth_project.py (layered, deep)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    result = run(sizes, args.repeats, args.work_dir, args.dbt, args.build_all_up_to)
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    result = run(sizes, args.repeats, args.work_dir, args.dbt, args.build_all_up_to, shapes)
     text = json.dumps(result, indent=2, sort_keys=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")

@@ -38,6 +38,11 @@ files, written in sorted order):
   ``relationships`` test to the model's first parent (two parents) on ~5% of models.
 * Exactly one model reads ``{{ env_var('DAGFACTORY_RUN_DATE', '2024-01-01') }}``, so
   a changed run date makes dbt re-parse that one file, not the whole project.
+* ``--shape deep``: the same project, but each intermediate model's first parent is the
+  previous intermediate model of its area, so every area is a chain of steps and the
+  graph is about ``N * 0.45 / 6`` models deep (~150 at 2,000 models) instead of ~20.
+  dbt's default test-edge algorithm walks each test's ancestors, so its cost grows with
+  depth; this shape shows that cost (``bench/dbt_task.py --shape deep``).
 
 ``plan()`` returns the project as data (with ``counts()``) without writing anything;
 tests use it to know how many models, tests and ephemerals dbt should report.
@@ -121,8 +126,13 @@ class Project:
         }
 
 
-def plan(models: int, seed: int = 0, project: str = "synth") -> Project:
+SHAPES = ("layered", "deep")
+
+
+def plan(models: int, seed: int = 0, project: str = "synth", shape: str = "layered") -> Project:
     """Choose every model, edge and test of an N-model project (deterministic per seed)."""
+    if shape not in SHAPES:
+        raise ValueError(f"shape must be one of {SHAPES}, not {shape!r}")
     if models < len(SOURCES) + 2 * len(AREAS):
         raise ValueError(f"need at least {len(SOURCES) + 2 * len(AREAS)} models")
     rng = Random(seed)
@@ -153,6 +163,9 @@ def plan(models: int, seed: int = 0, project: str = "synth") -> Project:
         name = f"int_{area}__step_{i:05d}"
         pools = [(inter_by_area[area], 6), (staging, 4)]
         parents = _pick_parents(rng, pools)
+        if shape == "deep" and inter_by_area[area]:
+            previous = inter_by_area[area][-1]
+            parents = (previous, *(p for p in parents if p != previous))[:4]
         out.append(
             Model(
                 name,
@@ -354,10 +367,15 @@ def write(files: dict[str, str], out: Path, force: bool = False) -> None:
 
 
 def generate(
-    models: int, out: Path, seed: int = 0, project: str = "synth", force: bool = False
+    models: int,
+    out: Path,
+    seed: int = 0,
+    project: str = "synth",
+    force: bool = False,
+    shape: str = "layered",
 ) -> Project:
     """Plan, render and write a project; returns the plan."""
-    proj = plan(models, seed, project)
+    proj = plan(models, seed, project, shape)
     write(render(proj, seed), Path(out), force)
     return proj
 
@@ -369,9 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--project", default="synth", help="dbt project and profile name")
     ap.add_argument("--force", action="store_true", help="replace models/ and seeds/ in --out")
+    ap.add_argument(
+        "--shape", choices=SHAPES, default="layered", help="deep: each area a chain of steps"
+    )
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    proj = generate(args.models, args.out, args.seed, args.project, args.force)
+    proj = generate(args.models, args.out, args.seed, args.project, args.force, args.shape)
     counts = " ".join(f"{k}={v}" for k, v in proj.counts().items())
     print(f"wrote {args.out} ({counts}) in {time.perf_counter() - start:.2f}s", file=sys.stderr)
     return 0
