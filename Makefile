@@ -1,5 +1,6 @@
 # The commands of this repository. Each one sets up what it needs (a virtualenv in .venv).
-#   make demo    build the sample project's DAGs and push them to ./demo-bucket (file://)
+#   make demo    build the sample project's DAGs and push them to ./demo-bucket (file://);
+#                installs the generator alone: no Airflow, no dbt, no boto3
 #   make test    lint, then every test (real Airflow, real dbt, real S3 servers)
 #   make bench   benchmarks, results in BENCHMARKS.md / bench/results.json / bench/dbt_task.json
 VENV ?= .venv
@@ -9,7 +10,7 @@ SAMPLE := sample_manifests/shop
 .PHONY: demo test lint bench clean
 
 demo:
-	@scripts/bootstrap.sh $(VENV) s3
+	@scripts/bootstrap.sh $(VENV)
 	$(VENV)/bin/dagfactory build --manifest $(SAMPLE)/manifest.json --out out/shop \
 		--push file://$(CURDIR)/demo-bucket/
 

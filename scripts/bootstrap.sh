@@ -13,5 +13,8 @@ venv_create "$venv"
 spec="$here"
 [ -n "$extras" ] && spec="$here[$extras]"
 # dbt-core 1.12 pulls a parser whose install downloads a file from outside the registries.
-"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e "$spec" "dbt-core<1.12"
+# A constraint, not a requirement: extras without dbt (the generator alone) install no dbt-core.
+constraints="$venv/.dagfactory-constraints.txt"
+printf 'dbt-core<1.12\n' > "$constraints"
+"$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --constraint "$constraints" -e "$spec"
 venv_mark "$venv" "dagfactory-${extras:-base}" "${inputs[@]}"
