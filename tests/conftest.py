@@ -19,6 +19,21 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="dagfactory-airflo
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/<shape>/dags/ from what the generator makes now (make golden)",
+    )
+
+
+@pytest.fixture(scope="session")
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to rewrite the golden files instead of comparing them."""
+    return bool(request.config.getoption("--update-golden"))
+
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_manifests"
 SHOP = SAMPLES / "shop"
