@@ -9,6 +9,7 @@
      ├── RoutingError                a node cannot be routed (unknown runner, bad pod settings) (exit 2)
      ├── RenderError                 a node's meta.dagfactory setting or a user template is wrong (exit 2)
      ├── OutputError                 the output folder cannot be written or swapped in (exit 1)
+     │    └── ForeignOutputError     --out holds files no dagfactory build wrote: refused (exit 2)
      └── PublishError                a push failed; nothing was deleted (exit 1)
 
 Exit code 2 means the input is wrong (fix the dbt project or the config); 1 means the
@@ -21,9 +22,12 @@ user needs to find the problem (file path, ``unique_id``, group, config key).
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ConfigError",
     "DagFactoryError",
+    "ForeignOutputError",
     "GraphError",
     "GroupCycleError",
     "ManifestError",
@@ -35,9 +39,15 @@ __all__ = [
 ]
 
 
+#: C0 and C1 control characters other than the two that ``one_line`` spells out
+_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def one_line(text: str) -> str:
-    """A name from user input on one line: a newline in it cannot start a line of output."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """A name from user input on one line: a newline in it cannot start a line of output,
+    and no other control character reaches a terminal or log raw."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return _CONTROL.sub(lambda c: f"\\x{ord(c[0]):02x}", text)
 
 
 class DagFactoryError(Exception):
@@ -112,6 +122,12 @@ class RenderError(DagFactoryError):
 
 class OutputError(DagFactoryError):
     pass
+
+
+class ForeignOutputError(OutputError):
+    """--out holds something no dagfactory build wrote: replacing it would lose it."""
+
+    exit_code = 2
 
 
 class PublishError(DagFactoryError):

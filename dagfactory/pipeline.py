@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dagfactory.buildfolder import replace_folder
 from dagfactory.config import Config
 from dagfactory.costs import BuildWarning, build_warnings, estimate_parse_seconds
 from dagfactory.graph import build_graph
 from dagfactory.grouping import group_units
 from dagfactory.manifest import Manifest, load_manifest, load_run_results
-from dagfactory.render import RenderedFile, render_dags, write_output
+from dagfactory.render import RenderedFile, render_dags
 from dagfactory.routing import route_units
 from dagfactory.specs import DagSpec, assemble
 
@@ -112,5 +113,6 @@ def build(
 ) -> BuildResult:
     """Generate the DAG files and swap them into ``out_dir`` as a whole."""
     result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
-    out = write_output(out_dir, list(result.files), team=result.team, project=result.project)
+    files = {file.name: file.text.encode("utf-8") for file in result.files}
+    out = replace_folder(out_dir, files, team=result.team, project=result.project)
     return dataclasses.replace(result, out_dir=out)

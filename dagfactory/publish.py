@@ -60,6 +60,7 @@ from dagfactory._publishers import (
     RemoteObject,
     md5_of_etag,
 )
+from dagfactory.buildfolder import BUILD_MARKER, read_build_folder
 from dagfactory.errors import ConfigError, PublishError
 
 __all__ = [
@@ -88,7 +89,6 @@ __all__ = [
     "validate_slug",
 ]
 
-BUILD_MARKER = ".dagfactory-build.json"
 STATE_NAME = ".dagfactory/state.json"
 STATE_FORMAT = 1
 URL_SCHEMES = ("s3://bucket/prefix/", "file:///absolute/path/")
@@ -197,48 +197,10 @@ class Build:
 
 
 def read_build(out_dir: str | Path) -> Build:
-    """Read the marker and exactly the files it lists (never the marker itself)."""
+    """Exactly the files the marker lists, as the build wrote them (see ``buildfolder``)."""
     out = Path(out_dir)
-    marker = out / BUILD_MARKER
-    if not marker.is_file():
-        raise ConfigError(
-            f"not a dagfactory build folder: {BUILD_MARKER} is missing "
-            f"(run `dagfactory build --out {out}` first)",
-            path=str(out),
-        )
-    try:
-        meta = json.loads(marker.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the build marker: {exc}", path=str(marker)) from exc
-    if not isinstance(meta, dict) or meta.get("generator") != "dagfactory":
-        raise ConfigError("the build marker was not written by dagfactory", path=str(marker))
-    names = meta.get("files")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigError("the build marker's 'files' is not a list of names", path=str(marker))
-    if len(set(names)) != len(names):
-        raise ConfigError("the build marker lists a file twice", path=str(marker))
-    files: dict[str, bytes] = {}
-    for name in sorted(names):
-        if not _FILE_NAME.fullmatch(name):
-            raise ConfigError(
-                f"the build marker lists {name!r}, which is not a flat <dag_id>.py file name",
-                path=str(marker),
-            )
-        try:
-            files[name] = (out / name).read_bytes()
-        except OSError as exc:
-            raise ConfigError(
-                f"the build lists {name} but it cannot be read: {exc.strerror}",
-                path=str(out / name),
-            ) from exc
-    team, project, version = meta.get("team"), meta.get("project"), meta.get("version")
-    return Build(
-        path=out,
-        team=team if isinstance(team, str) else None,
-        project=project if isinstance(project, str) else None,
-        version=version if isinstance(version, str) else None,
-        files=files,
-    )
+    marker, files = read_build_folder(out)
+    return Build(out, marker.team, marker.project, marker.version, files)
 
 
 # --------------------------------------------------------------------------- state object

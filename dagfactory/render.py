@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 import shlex
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,12 +23,11 @@ from dagfactory import _airflow_api, _k8s
 from dagfactory._pysrc import Call, Concat, Raw, jinja_escape, literal
 from dagfactory._version import __version__
 from dagfactory.config import TASK_SETTING_CHECKS, Config
-from dagfactory.errors import OutputError, RenderError
+from dagfactory.errors import RenderError
 from dagfactory.specs import DagSpec, DbtRun, SensorSpec, TaskSpec
 
-__all__ = ["BUILD_MARKER", "RenderedFile", "render_dags", "template_dirs", "write_output"]
+__all__ = ["RenderedFile", "render_dags", "template_dirs"]
 
-BUILD_MARKER = ".dagfactory-build.json"
 TEMPLATE_NAME = "dag.py.j2"
 
 _BASH = "airflow.providers.standard.operators.bash.BashOperator"
@@ -584,66 +580,3 @@ def render_dags(
     specs: Iterable[DagSpec], config: Config, template_dir: str | None = None
 ) -> list[RenderedFile]:
     return [render_dag(spec, config, template_dir) for spec in specs]
-
-
-def _marker(files: list[RenderedFile], team: str, project: str) -> bytes:
-    return (
-        orjson.dumps(
-            {
-                "generator": "dagfactory",
-                "version": __version__,
-                "team": team,
-                "project": project,
-                "files": sorted(f.name for f in files),
-            },
-            option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS,
-        )
-        + b"\n"
-    )
-
-
-def write_output(
-    out_dir: str | Path, files: list[RenderedFile], *, team: str, project: str
-) -> Path:
-    """Write the files to a sibling temp folder, then swap it in place of ``out_dir``.
-
-    A folder that exists and was not written by dagfactory is never replaced.
-    """
-    out = Path(out_dir).resolve()
-    if out.exists():
-        if not out.is_dir():
-            raise OutputError("output path exists and is not a folder", path=str(out))
-        if any(out.iterdir()) and not (out / BUILD_MARKER).is_file():
-            raise OutputError(
-                f"refusing to replace a non-empty folder that dagfactory did not write "
-                f"(no {BUILD_MARKER}); choose an empty or new --out folder",
-                path=str(out),
-            )
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the output folder: {exc.strerror}", path=str(out)
-        ) from exc
-    try:
-        for file in files:
-            (staging / file.name).write_text(file.text, encoding="utf-8")
-        (staging / BUILD_MARKER).write_bytes(_marker(files, team, project))
-        os.chmod(staging, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.rename(out, old / "out")
-            try:
-                os.rename(staging, out)
-            except OSError:
-                os.rename(old / "out", out)  # put the previous build back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, out)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(f"cannot write the output folder: {exc.strerror}", path=str(out)) from exc
-    return out

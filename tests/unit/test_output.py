@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from dagfactory import OutputError, RenderError, build, load_config
-from dagfactory.render import BUILD_MARKER
+from dagfactory.buildfolder import BUILD_MARKER, replace_folder
 
 
 def _config():
@@ -16,12 +16,14 @@ def _config():
 def test_a_build_replaces_the_previous_one_whole(shop_manifest, edited_manifest, tmp_path):
     out = tmp_path / "dags"
     build(shop_manifest, out, _config())
-    (out / "shop_team__gone.py").write_text("# a DAG from an older build\n")
+    older = {p.name: p.read_bytes() for p in out.glob("*.py")}
+    older["shop_team__gone.py"] = b"# a DAG only an older build had\n"
+    replace_folder(out, older, team="shop_team", project="shop")
     build(shop_manifest, out, _config())
     assert not (out / "shop_team__gone.py").exists()
     marker = orjson.loads((out / BUILD_MARKER).read_bytes())
     assert marker["team"] == "shop_team" and marker["project"] == "shop"
-    assert marker["files"] == sorted(p.name for p in out.glob("*.py"))
+    assert sorted(marker["files"]) == sorted(p.name for p in out.glob("*.py"))
     assert [p.name for p in tmp_path.iterdir()] == ["dags"]  # no temp folders left behind
 
 
