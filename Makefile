@@ -2,12 +2,14 @@
 #   make demo    build the sample project's DAGs and push them to ./demo-bucket (file://);
 #                installs the generator alone: no Airflow, no dbt, no boto3
 #   make test    lint, then every test (real Airflow, real dbt, real S3 servers)
+#   make test-fast   the unit layer only (tests/unit: in-process, no Airflow, no dbt, no server)
+#   make golden  rewrite tests/golden/ from what the generator makes now (review the git diff)
 #   make bench   benchmarks, results in BENCHMARKS.md / bench/results.json / bench/dbt_task.json
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := sample_manifests/shop
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast golden lint bench clean
 
 demo:
 	@scripts/bootstrap.sh $(VENV)
@@ -21,6 +23,14 @@ lint:
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast:
+	@scripts/bootstrap.sh $(VENV) test
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+golden:
+	@scripts/bootstrap.sh $(VENV) test
+	$(PY) -m pytest -q tests/unit/test_golden.py --update-golden
 
 bench:
 	@scripts/bootstrap.sh $(VENV) test

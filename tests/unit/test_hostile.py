@@ -172,8 +172,8 @@ def test_any_text_in_descriptions_owners_and_meta_stays_a_literal(
     assert pool in _keyword_values(tree, "pool")
 
 
-@pytest.mark.parametrize("name", ["odd name", "tab\tname"])
-def test_node_names_with_whitespace_are_selected_by_file(edited_manifest, name):
+@pytest.mark.parametrize(("name", "task_id"), [("odd name", "odd_name"), ("tab\tname", "tab_name")])
+def test_node_names_with_whitespace_are_selected_by_file(edited_manifest, name, task_id):
     def rename(raw):
         node = raw["nodes"]["model.shop.mkt_channel_spend"]
         node["name"] = name
@@ -188,4 +188,4 @@ def test_node_names_with_whitespace_are_selected_by_file(edited_manifest, name):
         task.selector
         == "path:models/marts/marketing/" + name.replace(" ", "?").replace("\t", "?") + ".sql"
     )
-    assert task.task_id == "odd_name" if name == "odd name" else "tab_name"
+    assert task.task_id == task_id
