@@ -63,7 +63,8 @@ STAGING_IGNORE = "# dagfactory: a build being swapped in or out; never parse it\
 STAGED = "build"  # the new build's folder inside the staging folder
 SHOWN = 5  # a refusal names this many unexpected entries, then counts the rest
 
-_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.py")
+#: a DAG file, or the build summary ``<project>.dagfactory.json`` (dagfactory.preview)
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.(py|dagfactory\.json)")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -261,6 +261,93 @@ def push_command(out_dir: str, url: str, fmt: str, **options: Any) -> None:
         _echo(result.format_text())
 
 
+PREVIEW_FORMATS = click.Choice(["text", "markdown", "json", "html"])
+
+
+@cli.command("preview")
+@click.option("--manifest", "manifest", required=True, help="Path to dbt's manifest.json.")
+@click.option("--config", "config_path", help="dagfactory.yml (default: beside dbt_project.yml).")
+@click.option("--team", help="Team that owns the DAGs (DAG id prefix, push prefix).")
+@click.option("--project", help="Project name (default: the dbt project's name).")
+@click.option("--group-by", help="group | folder[:N] | tag:<prefix> | meta:<key>")
+@click.option(
+    "--runner", type=click.Choice(["celery", "kubernetes"]), help="Force every task to one runner."
+)
+@click.option(
+    "--run-results", multiple=True, help="dbt run_results.json for run times (repeatable)."
+)
+@click.option("--out", "out_file", help="Write the self-contained HTML page to this file.")
+@click.option(
+    "--against",
+    help="Compare with a build folder, or with what a push left at s3://... or file://... .",
+)
+@click.option("--endpoint-url", help="S3 endpoint for --against s3://... (read-only).")
+@click.option(
+    "--format",
+    "fmt",
+    type=PREVIEW_FORMATS,
+    help="What to print: text (default without --out), markdown, json or html.",
+)
+def preview_command(
+    manifest: str,
+    config_path: str | None,
+    team: str | None,
+    project: str | None,
+    group_by: str | None,
+    runner: str | None,
+    run_results: Sequence[str],
+    out_file: str | None,
+    against: str | None,
+    endpoint_url: str | None,
+    fmt: str | None,
+) -> None:
+    """Show the DAGs a manifest makes, and what they change against AGAINST; writes nothing
+    but --out."""
+    from dagfactory.preview import preview
+
+    overrides = {"team": team, "project": project, "group_by": group_by, "routing.force": runner}
+    config = _load_config(config_path, manifest, overrides)
+    result = preview(
+        manifest, config, run_results=run_results, against=against, endpoint_url=endpoint_url
+    )
+    if out_file:
+        from dagfactory.preview import write_page
+
+        write_page(out_file, result.render("html"))
+    if fmt is not None or not out_file:
+        text = result.render(fmt or "text")
+        if fmt in ("json", "html"):
+            click.echo(text)  # escaped by JSON and HTML themselves
+        else:
+            _echo(text)
+    else:
+        _echo(f"wrote {out_file}")
+
+
+@cli.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def diff_command(old: str, new: str, fmt: str) -> None:
+    """What build folder NEW changes compared with build folder OLD (read from their
+    summaries)."""
+    from dagfactory.diff import compare, load_preview
+
+    change = compare(load_preview(old), load_preview(new), against=old)
+    if fmt == "json":
+        _print_json(change.to_dict())
+    elif fmt == "markdown":
+        _echo("\n".join(change.format_markdown()))
+    else:
+        _echo(change.format_text())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     # One short batch run over acyclic data: the cyclic GC would only rescan the manifest's

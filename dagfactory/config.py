@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 import math
 import re
 import types
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from dagfactory.errors import ConfigError
+from dagfactory.errors import ConfigError, did_you_mean
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -305,15 +304,13 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else str(name)
         if name not in public:
-            close = difflib.get_close_matches(str(name), list(public), n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(name), public)
             valid = ", ".join(sorted(public))
             raise ConfigError(f"unknown key{hint} (valid keys here: {valid})", key=key)
         kwargs[name] = _coerce(value, hints[name], key)
         choices = _CHOICES.get(key)
         if choices and kwargs[name] is not None and kwargs[name] not in choices:
-            close = difflib.get_close_matches(str(kwargs[name]), choices, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(kwargs[name]), choices)
             raise ConfigError(f"{kwargs[name]!r} is not one of {', '.join(choices)}{hint}", key=key)
     return cls(**kwargs)
 
@@ -354,6 +351,31 @@ def _validate(config: Config) -> None:
             f"{config.dag_defaults.start_date!r} is not an ISO date (YYYY-MM-DD)",
             key="dag_defaults.start_date",
         ) from None
+    _validate_for_plan(config)
+
+
+def _validate_for_plan(config: Config) -> None:
+    """What the later stages would otherwise find late: pod settings, schedules, and
+    ``default_args`` values that must become Python literals in every file."""
+    from dagfactory import _cron, _k8s
+    from dagfactory._pysrc import literal
+
+    _k8s.pod_policy(config.routing.kubernetes)
+    schedules = [("dag_defaults.schedule", config.dag_defaults.schedule)]
+    schedules += [(f"groups.{name}.schedule", g.schedule) for name, g in config.groups.items()]
+    for key, schedule in schedules:
+        if schedule:
+            try:
+                _cron.check_schedule(" ".join(schedule.split()))
+            except _cron.ScheduleError as exc:
+                raise ConfigError(str(exc), key=key) from None
+    for name, value in config.dag_defaults.default_args.items():
+        try:
+            literal(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot be written into a DAG file: {exc}", key=f"dag_defaults.default_args.{name}"
+            ) from None
 
 
 def find_config_file(manifest_path: str | Path) -> Path | None:

@@ -22,6 +22,8 @@ user needs to find the problem (file path, ``unique_id``, group, config key).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import re
 
 __all__ = [
@@ -48,6 +50,15 @@ def one_line(text: str) -> str:
     and no other control character reaches a terminal or log raw."""
     text = text.replace("\r", "\\r").replace("\n", "\\n")
     return _CONTROL.sub(lambda c: f"\\x{ord(c[0]):02x}", text)
+
+
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.5) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``: every error about
+    an unknown name (config key, meta key, group, choice) suggests the same way."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class DagFactoryError(Exception):

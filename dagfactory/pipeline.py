@@ -1,6 +1,6 @@
 """The facade: run the stages in order.
 
-    load manifest -> graph -> group -> route -> assemble specs -> render -> write
+    load manifest -> graph -> group -> route -> assemble specs -> plan -> render -> write
 
 ``generate`` does everything but writing (for previews and tests); ``build`` also swaps the
 files into the output folder. The CLI calls these and nothing else.
@@ -20,6 +20,7 @@ from dagfactory.costs import BuildWarning, build_warnings, estimate_parse_second
 from dagfactory.graph import build_graph
 from dagfactory.grouping import group_units
 from dagfactory.manifest import Manifest, load_manifest, load_run_results
+from dagfactory.plan import plan_dags
 from dagfactory.render import RenderedFile, render_dags
 from dagfactory.routing import route_units
 from dagfactory.specs import DagSpec, assemble
@@ -98,7 +99,8 @@ def generate(
     grouping = group_units(graph, manifest, config)
     routes = route_units(graph, manifest, config, run_times)
     dags = assemble(graph, grouping, routes, manifest, config)
-    files = render_dags(dags, config, template_dir)
+    plans = plan_dags(dags, config)  # every operator keyword decided here
+    files = render_dags(plans, config.airflow_version, template_dir)  # laid out, no Config
     warnings = build_warnings(dags, config, grouping.strategy)
     return BuildResult(manifest, config, dags, tuple(files), grouping.strategy, warnings=warnings)
 

@@ -96,7 +96,8 @@ DEFAULT_MAX_WORKERS = 8
 FOREIGN_LINES = 10  # format_text lists at most this many foreign objects
 
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.py")
+#: a DAG file, or the build summary ``<project>.dagfactory.json`` (dagfactory.preview)
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.(py|dagfactory\.json)")
 
 Progress = Callable[[str, int, int], None]
 

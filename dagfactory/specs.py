@@ -8,7 +8,6 @@ the downstream DAG. Renderers receive these specs ready-made and decide nothing.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,10 +17,11 @@ from urllib.parse import quote
 
 from dagfactory import _cron
 from dagfactory.config import Config
-from dagfactory.errors import ConfigError, GraphError
+from dagfactory.errors import ConfigError, GraphError, did_you_mean
 from dagfactory.graph import DbtGraph
 from dagfactory.grouping import Grouping
 from dagfactory.manifest import Manifest, Node
+from dagfactory.node_settings import NodeSettings
 from dagfactory.routing import Route
 
 __all__ = ["DagSpec", "DbtRun", "SensorSpec", "TaskSpec", "assemble", "asset_uri", "sanitize_id"]
@@ -63,7 +63,7 @@ class TaskSpec:
     inlets: tuple[str, ...] = ()  # asset URIs read from other DAGs
     outlets: tuple[str, ...] = ()  # asset URIs other DAGs read
     doc: str = ""
-    settings: Mapping[str, Any] = field(default_factory=dict)  # per-node meta.dagfactory
+    settings: NodeSettings | None = None  # the primary node's meta.dagfactory
     wait_for: tuple[str, ...] = ()  # sensor task ids (``cross_dag: sensors``) that precede it
 
 
@@ -259,11 +259,6 @@ def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
     return DbtRun(target_base or None, dbt.keep_target, parse_state or None, executable, flags)
 
 
-def _node_settings(node: Node) -> Mapping[str, Any]:
-    settings = node.meta.get("dagfactory")
-    return settings if isinstance(settings, dict) else {}
-
-
 def assemble(
     graph: DbtGraph,
     grouping: Grouping,
@@ -360,7 +355,7 @@ def assemble(
                     inlets=tuple(sorted(inlets)),
                     outlets=(asset_uri(project, unit_id),) if unit_id in produced else (),
                     doc=node.description,
-                    settings=_node_settings(node),
+                    settings=node.settings,
                     wait_for=tuple(sorted(set(wait_for))),
                 )
             )
@@ -415,18 +410,9 @@ def group_schedule(
     """
     asked: dict[str, list[str]] = {}
     for unit_id in units:
-        settings = _node_settings(manifest.nodes[unit_id])
-        value = settings.get("schedule")
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise GraphError(
-                f"meta.dagfactory.schedule must be a string such as '@daily' or '0 3 * * *', "
-                f"got {value!r}",
-                unique_id=unit_id,
-                group=group,
-            )
-        asked.setdefault(" ".join(value.split()), []).append(unit_id)
+        settings = manifest.nodes[unit_id].settings
+        if settings is not None and settings.schedule is not None:  # checked at load
+            asked.setdefault(settings.schedule, []).append(unit_id)
     names = [group] if group in config.groups else list(grouping.merged.get(group, ()))
     for name in names:
         configured = config.groups.get(name)
@@ -446,23 +432,18 @@ def group_schedule(
             "or group the models apart."
         )
         raise GraphError("\n".join(lines), group=group)
+    # Checked where they were read (the manifest, load_config); a Config made in Python
+    # skips load_config, so its schedules are still named here.
+    schedule, key = config.dag_defaults.schedule, "dag_defaults.schedule"
     if asked:
-        schedule = next(iter(asked))
-        sources = asked[schedule]
-        where = sources[0] if sources[0].startswith("config ") else None
-        try:
-            return _cron.check_schedule(schedule)
-        except _cron.ScheduleError as exc:
-            if where:
-                raise ConfigError(str(exc), key=where.removeprefix("config ")) from None
-            raise GraphError(str(exc), unique_id=sorted(sources)[0], group=group) from None
-    default = config.dag_defaults.schedule
-    if default is None:
+        schedule, sources = next(iter(asked.items()))
+        key = sources[0].removeprefix("config ")
+    if schedule is None:
         return None
     try:
-        return _cron.check_schedule(default)
+        return _cron.check_schedule(schedule)
     except _cron.ScheduleError as exc:
-        raise ConfigError(str(exc), key="dag_defaults.schedule") from None
+        raise ConfigError(str(exc), key=key) from None
 
 
 def _cron_or_error(schedule: str, group: str, policy: str) -> str:
@@ -536,8 +517,7 @@ def _check_configured_groups(grouping: Grouping, config: Config) -> None:
     for name in config.groups:
         if name in known:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, known, cutoff=0.6)
         raise ConfigError(
             f"no group named {name!r} (group_by={grouping.strategy}){hint}; "
             f"the groups are: {', '.join(sorted(known))}",
