@@ -1,10 +1,8 @@
-"""The command line: summaries, exit codes, and no Airflow needed to generate."""
+"""The command line: summaries and exit codes (as a process: tests/integration/test_processes.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -93,35 +91,6 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path):
     assert result.exit_code == 2
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")
-
-
-def _run(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
-    )
-
-
-def test_python_dash_m_works(shop_manifest, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "dagfactory", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0
-    assert "dagfactory" in result.stdout
-
-
-def test_generating_never_imports_airflow(shop_manifest, tmp_path):
-    # Any attempt to import airflow fails: dbt CI images rarely have it.
-    code = (
-        "import sys; sys.modules['airflow'] = None\n"
-        "from dagfactory.cli import main\n"
-        "main(sys.argv[1:])"
-    )
-    result = _run(code, "build", "--manifest", str(shop_manifest), "--out", str(tmp_path / "out"))
-    assert result.returncode == 0, result.stderr
-    assert list((tmp_path / "out").glob("*.py"))
 
 
 def _cycle(raw):
