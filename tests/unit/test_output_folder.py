@@ -7,15 +7,18 @@ exactly the listed files and never follows a symlink.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from dagfactory import buildfolder
 from dagfactory.buildfolder import BUILD_MARKER, read_build_folder, replace_folder
+from dagfactory.cli import main as cli_main
 from dagfactory.errors import ConfigError, ForeignOutputError
 
 FILES = {"shop__a.py": b"# dag a\n", "shop__b.py": b"# dag b\n", "shop__c.py": b"# dag c\n"}
@@ -199,3 +202,55 @@ def test_a_listed_file_edited_after_the_build_is_not_pushed(tmp_path):
     (out / "shop__c.py").write_bytes(b"import os; os.system('x')\n")
     with pytest.raises(ConfigError, match=r"shop__c\.py was changed after the build"):
         read_build_folder(out)
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    """``dagfactory.cli.main`` in-process: the exit code and stderr."""
+    gc_was_enabled = gc.isenabled()
+    try:
+        cli_main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        gc.unfreeze()  # main() freezes and pauses the GC for its process, not for pytest's
+        if gc_was_enabled:
+            gc.enable()
+    return code, capsys.readouterr().err
+
+
+def test_a_build_never_deletes_the_manifest_and_config_it_reads_from_out(
+    capsys, tmp_path, shop_manifest, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(shop_manifest, out / "manifest.json")
+    shutil.copy(shop_manifest.parent / "dagfactory.yml", out / "dagfactory.yml")
+    (out / BUILD_MARKER).write_bytes(b"")  # an empty marker proves nothing
+    before = _content(out)
+    code, err = _cli(
+        capsys, "build", "--manifest", "out/manifest.json", "--config", "out/dagfactory.yml",
+        "--out", "out", "--runner", "celery",
+    )  # fmt: skip
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "'dagfactory.yml'" in err and "'manifest.json'" in err
+    assert _content(out) == before
+
+
+def test_a_hand_written_dag_added_to_the_output_is_refused_not_deleted(
+    capsys, tmp_path, shop_manifest
+):
+    argv = ["build", "--manifest", str(shop_manifest), "--out", str(tmp_path / "dags")]
+    assert _cli(capsys, *argv, "--runner", "celery")[0] == 0
+    (tmp_path / "dags" / "my_own_dag.py").write_text("# hand-written\n")
+    (tmp_path / "dags" / ".airflowignore").write_text("scratch/\n")
+    code, err = _cli(capsys, *argv, "--runner", "celery")
+    assert code == 2 and err.count("\n") == 1
+    assert "2 entries the previous build did not write: '.airflowignore', 'my_own_dag.py'" in err
+    assert (tmp_path / "dags" / "my_own_dag.py").read_text() == "# hand-written\n"
+    assert (tmp_path / "dags" / ".airflowignore").exists()
