@@ -11,17 +11,19 @@ This module only knows strings: the generator never imports Airflow.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dagfactory._pysrc import Call
 
 __all__ = [
     "HASH_WALKS_SCHEDULE_ASSETS",
+    "HELPER_IMPORTS",
     "KWARG_RENAMES",
     "NATIVE",
     "SYMBOLS",
     "VERSIONS",
+    "helper_imports",
     "localize",
     "locate",
 ]
@@ -62,6 +64,13 @@ SYMBOLS: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "KubernetesPodOperator": {"3": _POD, "2": _POD},
 }
 
+#: constructor names (their first dotted part) that generated code uses beside the table's
+#: symbols, and their import: the same in every version (``_k8s`` writes ``k8s.V1Pod(...)``)
+HELPER_IMPORTS: Mapping[str, tuple[str, str]] = {
+    "k8s": ("kubernetes.client", "models as k8s"),
+    "Secret": ("airflow.providers.cncf.kubernetes.secret", "Secret"),
+}
+
 #: versions whose DAG hash walks every schedule asset (Airflow 3: ``json.dumps`` per asset) on
 #: each dependency call; their asset schedules are written as a tuple that caches its hash.
 #: Airflow 2.10 hashes a Dataset by its URI and the schedule as a summary string.
@@ -71,6 +80,12 @@ HASH_WALKS_SCHEDULE_ASSETS = frozenset({"3"})
 KWARG_RENAMES: Mapping[tuple[str, str], Mapping[str, str]] = {
     ("AssetOrTimeSchedule", "assets"): {"2": "datasets"},
 }
+
+
+def helper_imports(names: Iterable[str]) -> set[tuple[str, str]]:
+    """The ``(module, name)`` imports for the :data:`HELPER_IMPORTS` among constructor names."""
+    heads = {name.split(".", 1)[0] for name in names}
+    return {HELPER_IMPORTS[head] for head in heads if head in HELPER_IMPORTS}
 
 
 def locate(symbol: str, version: str, default_module: str | None = None) -> tuple[str, str]:

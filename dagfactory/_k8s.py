@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from dagfactory._pysrc import Call, jinja_escape
-from dagfactory.config import describe_value
+from dagfactory.config import KubernetesConfig, describe_value
+from dagfactory.errors import ConfigError, did_you_mean
 
 __all__ = [
     "POD_KEYS",
     "SIZE_KEYS",
+    "PodPolicy",
     "PodSettingsError",
     "check_merged",
     "label_value",
@@ -38,6 +41,7 @@ __all__ = [
     "normalize_pod",
     "pod_operator_kwargs",
     "pod_override",
+    "pod_policy",
     "qualified_name",
     "quantity",
     "quantity_value",
@@ -50,7 +54,7 @@ SECRET = "Secret"
 
 
 class PodSettingsError(ValueError):
-    """A bad pod setting; ``routing`` turns it into a ConfigError or RoutingError."""
+    """A bad pod setting; the caller turns it into the error of the layer it checked."""
 
     def __init__(self, message: str, key: str) -> None:
         super().__init__(message)
@@ -233,12 +237,9 @@ _SECRET_FIELDS = ("deploy_type", "deploy_target", "secret", "key")
 
 
 def _unknown(value: Mapping[str, Any], valid: tuple[str, ...] | list[str], key: str) -> None:
-    import difflib
-
     for name in value:
         if name not in valid:
-            close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(name), valid)
             raise PodSettingsError(
                 f"unknown key{hint} (valid keys here: {', '.join(sorted(valid))})",
                 f"{key}.{name}" if key else str(name),
@@ -592,6 +593,57 @@ def quantity_value(text: str) -> Decimal:
     if suffix[:1] in ("e", "E"):
         return number * Decimal(10) ** int(suffix[1:])
     return number * _SUFFIX[suffix]
+
+
+@dataclass(frozen=True)
+class PodPolicy:
+    """Config-level pod settings, checked once: the defaults and each size tier."""
+
+    defaults: Mapping[str, Any]
+    sizes: Mapping[str, Mapping[str, Any]]
+    thresholds: tuple[tuple[float, str], ...]  # (min_seconds, size), highest first
+
+
+def pod_policy(kubernetes: KubernetesConfig) -> PodPolicy:
+    """Check ``routing.kubernetes.pod``, ``.sizes``, ``.image`` and ``.namespace``.
+
+    Called by ``load_config`` (so a bad setting stops the build before the manifest is read)
+    and by routing; a mistake is a ConfigError naming the key.
+    """
+    try:
+        defaults = normalize_pod(kubernetes.pod, "routing.kubernetes.pod")
+        if kubernetes.image is not None:
+            normalize_pod({"image": kubernetes.image}, "routing.kubernetes")
+        if kubernetes.namespace is not None:
+            normalize_pod({"namespace": kubernetes.namespace}, "routing.kubernetes")
+        sizes: dict[str, Mapping[str, Any]] = {}
+        thresholds = []
+        for name, raw in sorted(kubernetes.sizes.items()):
+            key = f"routing.kubernetes.sizes.{name}"
+            size = normalize_pod(raw, key, extra=SIZE_KEYS)
+            minimum = size.pop("min_seconds", None)
+            if minimum is not None:
+                if (
+                    isinstance(minimum, bool)
+                    or not isinstance(minimum, (int, float))
+                    or minimum < 0
+                ):
+                    raise PodSettingsError(
+                        f"expected a non-negative number of seconds, got {minimum!r}",
+                        f"{key}.min_seconds",
+                    )
+                thresholds.append((float(minimum), name))
+            sizes[name] = size
+    except PodSettingsError as exc:
+        raise ConfigError(exc.message, key=exc.key) from None
+    if kubernetes.default_size is not None and kubernetes.default_size not in sizes:
+        raise ConfigError(
+            f"unknown size {kubernetes.default_size!r}; sizes defined: "
+            f"{', '.join(sizes) or '(none)'}",
+            key="routing.kubernetes.default_size",
+        )
+    thresholds.sort(key=lambda t: (-t[0], t[1]))
+    return PodPolicy(defaults, sizes, tuple(thresholds))
 
 
 def check_merged(pod: Mapping[str, Any]) -> None:

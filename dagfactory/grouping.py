@@ -256,7 +256,18 @@ def _owner(
     dbt_group = manifest.groups.get(group)
     if dbt_group and dbt_group.owner:
         return dbt_group.owner
-    return config.dag_defaults.owner
+    return default_owner(config)
+
+
+def default_owner(config: Config) -> str:
+    """The owner of a group nobody names: ``dag_defaults.default_args.owner`` (a global
+    default written where Airflow reads it), else ``dag_defaults.owner``.
+
+    Group owners (``groups.<g>.owner``, the dbt group's) beat both, and the DAG's
+    ``default_args.owner`` and ``doc_md`` always name the same owner (docs/configuration.md).
+    """
+    owner = config.dag_defaults.default_args.get("owner")
+    return owner if isinstance(owner, str) and owner else config.dag_defaults.owner
 
 
 def group_units(graph: DbtGraph, manifest: Manifest, config: Config) -> Grouping:

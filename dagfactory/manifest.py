@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from dagfactory.errors import ManifestError, UnsupportedSchemaError
+from dagfactory.node_settings import NodeSettings, parse_node_settings
 
 __all__ = [
     "MAX_SCHEMA_VERSION",
@@ -63,6 +64,8 @@ class Node:
     group: str | None = None
     version: str | None = None
     description: str = ""
+    #: ``meta.dagfactory``, checked once here; later stages read only this
+    settings: NodeSettings | None = None
 
     @property
     def is_test(self) -> bool:
@@ -207,6 +210,7 @@ def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
     )
     node_meta, config_meta = _mapping(raw.get("meta")), _mapping(config.get("meta"))
     meta = {**config_meta, **node_meta} if config_meta else node_meta
+    settings = parse_node_settings(meta.get("dagfactory"), path=str(path), unique_id=unique_id)
     version = raw.get("version")
     group = raw.get("group") or config.get("group")
     original = raw.get("original_file_path") or raw.get("path") or ""
@@ -225,6 +229,7 @@ def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
         group=str(group) if group else None,
         version=None if version is None else str(version),
         description=str(raw.get("description") or ""),
+        settings=settings,
     )
 
 

@@ -24,16 +24,16 @@ from functools import lru_cache
 from typing import Any
 
 from dagfactory import _k8s
-from dagfactory.config import Config, KubernetesConfig
-from dagfactory.errors import ConfigError, RoutingError
+from dagfactory._k8s import PodPolicy, pod_policy
+from dagfactory.config import Config
+from dagfactory.errors import ConfigError, ManifestError, RoutingError
 from dagfactory.graph import DbtGraph
 from dagfactory.manifest import Manifest, Node, RunTimes
+from dagfactory.node_settings import RUNNERS
 
 __all__ = ["RUNNERS", "Route", "route_node", "route_units"]
 
-CELERY = "celery"
-KUBERNETES = "kubernetes"
-RUNNERS = (CELERY, KUBERNETES)
+CELERY, KUBERNETES = RUNNERS
 #: keys of ``meta.dagfactory`` that routing reads
 META_KEYS = ("runner", "size", "pod")
 
@@ -48,38 +48,6 @@ class Route:
     size_reason: str | None = None
     #: merged, validated pod settings of a Kubernetes route (``_k8s`` normalised shape)
     pod: Mapping[str, Any] | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """Config-level pod settings, checked once: defaults and each size tier."""
-
-    defaults: Mapping[str, Any]
-    sizes: Mapping[str, Mapping[str, Any]]
-    thresholds: tuple[tuple[float, str], ...]  # (min_seconds, size), highest first
-
-
-def _dagfactory_meta(node: Node) -> Mapping[str, Any]:
-    settings = node.meta.get("dagfactory")
-    if settings is None:
-        return {}
-    if not isinstance(settings, dict):
-        raise RoutingError("expected a mapping", unique_id=node.unique_id, key="meta.dagfactory")
-    return settings
-
-
-def _meta_runner(node: Node) -> str | None:
-    settings = _dagfactory_meta(node)
-    if settings.get("runner") is None:
-        return None
-    runner = settings["runner"]
-    if runner not in RUNNERS:
-        raise RoutingError(
-            f"unknown runner {runner!r}; valid runners: {', '.join(RUNNERS)}",
-            unique_id=node.unique_id,
-            key="meta.dagfactory.runner",
-        )
-    return runner
 
 
 def _format_seconds(seconds: float) -> str:
@@ -108,7 +76,7 @@ def _decide(node: Node, config: Config, observed: float | None) -> Route:
     routing = config.routing
     if routing.force:
         return _shared_route(routing.force, "forced", forced=True)
-    runner = _meta_runner(node)
+    runner = node.settings.runner if node.settings else None
     if runner:
         return _shared_route(runner, "meta")
     for tag in routing.kubernetes.tags:
@@ -120,54 +88,17 @@ def _decide(node: Node, config: Config, observed: float | None) -> Route:
     return _shared_route(routing.default, "default")
 
 
-def config_pod_settings(kubernetes: KubernetesConfig) -> _Settings:
-    """Check ``routing.kubernetes.pod`` and ``.sizes`` once; ConfigError names the key."""
-    try:
-        defaults = _k8s.normalize_pod(kubernetes.pod, "routing.kubernetes.pod")
-        if kubernetes.image is not None:
-            _k8s.normalize_pod({"image": kubernetes.image}, "routing.kubernetes")
-        if kubernetes.namespace is not None:
-            _k8s.normalize_pod({"namespace": kubernetes.namespace}, "routing.kubernetes")
-        sizes: dict[str, Mapping[str, Any]] = {}
-        thresholds = []
-        for name, raw in sorted(kubernetes.sizes.items()):
-            key = f"routing.kubernetes.sizes.{name}"
-            size = _k8s.normalize_pod(raw, key, extra=_k8s.SIZE_KEYS)
-            minimum = size.pop("min_seconds", None)
-            if minimum is not None:
-                if (
-                    isinstance(minimum, bool)
-                    or not isinstance(minimum, (int, float))
-                    or minimum < 0
-                ):
-                    raise _k8s.PodSettingsError(
-                        f"expected a non-negative number of seconds, got {minimum!r}",
-                        f"{key}.min_seconds",
-                    )
-                thresholds.append((float(minimum), name))
-            sizes[name] = size
-    except _k8s.PodSettingsError as exc:
-        raise ConfigError(exc.message, key=exc.key) from None
-    if kubernetes.default_size is not None and kubernetes.default_size not in sizes:
-        raise ConfigError(
-            f"unknown size {kubernetes.default_size!r}; sizes defined: "
-            f"{', '.join(sizes) or '(none)'}",
-            key="routing.kubernetes.default_size",
-        )
-    thresholds.sort(key=lambda t: (-t[0], t[1]))
-    return _Settings(defaults, sizes, tuple(thresholds))
-
-
 def _size(
-    node: Node, config: Config, settings: _Settings, observed: float | None
+    node: Node, config: Config, settings: PodPolicy, observed: float | None, path: str | None
 ) -> tuple[str | None, str | None]:
-    meta = _dagfactory_meta(node)
-    if meta.get("size") is not None:
-        size = meta["size"]
+    size = node.settings.size if node.settings else None
+    if size is not None:
         if size not in settings.sizes:
-            raise RoutingError(
+            # A meta.dagfactory mistake like any other, though only the config can tell.
+            raise ManifestError(
                 f"unknown size {size!r}; sizes in routing.kubernetes.sizes: "
                 f"{', '.join(settings.sizes) or '(none)'}",
+                path=path,
                 unique_id=node.unique_id,
                 key="meta.dagfactory.size",
             )
@@ -180,15 +111,10 @@ def _size(
     return (default, "default") if default else (None, None)
 
 
-def _pod(node: Node, config: Config, settings: _Settings, size: str | None) -> dict[str, Any]:
+def _pod(node: Node, config: Config, settings: PodPolicy, size: str | None) -> dict[str, Any]:
     kubernetes = config.routing.kubernetes
     base = {"image": kubernetes.image, "namespace": kubernetes.namespace}
-    try:
-        own = _k8s.normalize_pod(
-            _dagfactory_meta(node).get("pod"), "meta.dagfactory.pod", escape=True
-        )
-    except _k8s.PodSettingsError as exc:
-        raise RoutingError(exc.message, unique_id=node.unique_id, key=exc.key) from None
+    own = (node.settings.pod if node.settings else None) or {}
     layers = [
         {k: v for k, v in base.items() if v is not None},
         settings.defaults,
@@ -214,26 +140,25 @@ def _pod(node: Node, config: Config, settings: _Settings, size: str | None) -> d
 
 
 def route_node(
-    node: Node, config: Config, run_times: RunTimes, settings: _Settings | None = None
+    node: Node,
+    config: Config,
+    run_times: RunTimes,
+    settings: PodPolicy | None = None,
+    *,
+    manifest_path: str | None = None,
 ) -> Route:
-    """The route of one node, with size and pod settings when it goes to Kubernetes."""
-    settings = settings or config_pod_settings(config.routing.kubernetes)
+    """The route of one node, with size and pod settings when it goes to Kubernetes.
+
+    The node's own ``meta.dagfactory`` was checked when the manifest was read.
+    """
+    settings = settings or pod_policy(config.routing.kubernetes)
     observed = _observed(node, config, run_times)
     route = _decide(node, config, observed)
     if route.runner != KUBERNETES:
-        # Check the node's pod settings anyway, so a mistake shows before the route flips.
-        _pod_checked_only(node)
         return route
-    size, size_reason = _size(node, config, settings, observed)
+    size, size_reason = _size(node, config, settings, observed, manifest_path)
     pod = _pod(node, config, settings, size)
     return Route(route.runner, route.reason, route.forced, size, size_reason, pod)
-
-
-def _pod_checked_only(node: Node) -> None:
-    try:
-        _k8s.normalize_pod(_dagfactory_meta(node).get("pod"), "meta.dagfactory.pod")
-    except _k8s.PodSettingsError as exc:
-        raise RoutingError(exc.message, unique_id=node.unique_id, key=exc.key) from None
 
 
 def _check_executors(routes: Mapping[str, Route], config: Config) -> None:
@@ -261,9 +186,11 @@ def route_units(
     graph: DbtGraph, manifest: Manifest, config: Config, run_times: RunTimes | None = None
 ) -> Mapping[str, Route]:
     run_times = run_times or RunTimes()
-    settings = config_pod_settings(config.routing.kubernetes)
+    settings = pod_policy(config.routing.kubernetes)  # checked by load_config already
     routes = {
-        unit_id: route_node(manifest.nodes[unit_id], config, run_times, settings)
+        unit_id: route_node(
+            manifest.nodes[unit_id], config, run_times, settings, manifest_path=manifest.path
+        )
         for unit_id in sorted(graph.units)
     }
     _check_executors(routes, config)

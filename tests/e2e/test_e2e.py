@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from dagfactory.config import load_config
-from dagfactory.errors import ConfigError, RenderError
+from dagfactory.errors import ConfigError, ManifestError
 from dagfactory.pipeline import generate
 from e2e.harness import (
     EXECUTED,
@@ -402,7 +402,7 @@ def test_invalid_meta_task_setting_names_the_node_and_the_key(
     tmp_path: Path, key: str, value: Any, wanted: str
 ) -> None:
     manifest = _shop_with_meta(tmp_path, "model.shop.fct_orders", {key: value})
-    with pytest.raises(RenderError, match=f"expected {wanted}, got") as error:
+    with pytest.raises(ManifestError, match=f"expected {wanted}, got") as error:
         generate(manifest, load_config(None, {"routing.force": "celery"}))
     assert error.value.unique_id == "model.shop.fct_orders"
     assert error.value.key == f"meta.dagfactory.{key}"
@@ -509,7 +509,7 @@ def test_templated_dbt_vars_reach_dbt_unchanged_whatever_they_render_to(
 
     from airflow.sdk import DAG
 
-    from dagfactory.render import _bash_command
+    from dagfactory.plan import bash_command
 
     marker = tmp_path / "pwned"
     value = value.format(marker=marker) if "{marker}" in value else value
@@ -517,7 +517,7 @@ def test_templated_dbt_vars_reach_dbt_unchanged_whatever_they_render_to(
         None,
         {"dbt.vars": {"region": "{{ params.region }}", "it": "it's {#", "n": [1, "{{ ds }}"]}},
     )
-    command = _bash_command(["dbt", "build", "--select", "fqn:p.a"], config)
+    command = bash_command(["dbt", "build", "--select", "fqn:p.a"], config.dbt)
     # Rendered by the template environment Airflow gives BashOperator, then run by bash.
     env = DAG(dag_id="vars_quoting", schedule=None).get_template_env()
     rendered = env.from_string(command).render(params={"region": value}, ds="2024-06-01")

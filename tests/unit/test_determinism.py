@@ -12,7 +12,8 @@ from dagfactory import build, load_config
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    """The DAG files' digests (the build marker lists them all, so it changes with any)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.py"))}
 
 
 def _build(manifest: Path, out: Path) -> dict[str, str]:

@@ -20,8 +20,9 @@ from click.testing import CliRunner
 from dagfactory import _k8s
 from dagfactory.cli import cli
 from dagfactory.config import load_config
-from dagfactory.errors import ConfigError, RoutingError
+from dagfactory.errors import ConfigError, ManifestError, RoutingError
 from dagfactory.manifest import Manifest, Node, RunTimes, load_manifest
+from dagfactory.node_settings import parse_node_settings
 from dagfactory.pipeline import generate
 from dagfactory.routing import Route, route_node
 
@@ -47,7 +48,11 @@ def _config(**overrides: Any):
 
 
 def _with_meta(node: Node, **dagfactory: Any) -> Node:
-    return dataclasses.replace(node, meta={**node.meta, "dagfactory": dagfactory})
+    """The node as the manifest would give it with this ``meta.dagfactory`` (checked)."""
+    settings = parse_node_settings(dagfactory, path="manifest.json", unique_id=node.unique_id)
+    return dataclasses.replace(
+        node, meta={**node.meta, "dagfactory": dagfactory}, settings=settings
+    )
 
 
 def _route(shop: Manifest, unique_id: str, *, seconds=(), meta=None, **config) -> Route:
@@ -371,9 +376,8 @@ BAD_POD_SETTINGS = [
     ("pod", "key", "message"), BAD_POD_SETTINGS, ids=[row[1] for row in BAD_POD_SETTINGS]
 )
 def test_bad_pod_settings_name_the_node_and_the_key(shop, pod, key, message):
-    node = _with_meta(shop.nodes[META], runner="kubernetes", pod=pod)
-    with pytest.raises(RoutingError, match=message) as info:
-        route_node(node, _config(), RunTimes())
+    with pytest.raises(ManifestError, match=message) as info:
+        _with_meta(shop.nodes[META], runner="kubernetes", pod=pod)
     assert info.value.unique_id == META
     assert info.value.key == f"meta.dagfactory.pod.{key}"
 
@@ -395,9 +399,8 @@ def test_bad_size_in_config_names_the_size(shop_manifest):
 
 
 def test_a_mistake_in_meta_pod_shows_even_while_the_node_runs_on_celery(shop):
-    node = _with_meta(shop.nodes[PLAIN], pod={"labels": {"team": "shop team"}})
-    with pytest.raises(RoutingError, match="not a valid label value"):
-        route_node(node, _config(routing__force="celery"), RunTimes())
+    with pytest.raises(ManifestError, match="not a valid label value"):  # read at load
+        _with_meta(shop.nodes[PLAIN], pod={"labels": {"team": "shop team"}})
 
 
 def test_a_kubernetes_route_without_an_image_is_an_error(shop_manifest):
@@ -434,7 +437,7 @@ def test_executor_mode_needs_no_image(shop_manifest):
     ids=["unknown-runner", "unknown-size", "pod-not-a-mapping"],
 )
 def test_bad_meta_names_the_node_and_the_key(shop, meta, key, message):
-    with pytest.raises(RoutingError, match=message) as info:
+    with pytest.raises(ManifestError, match=message) as info:
         route_node(
             _with_meta(shop.nodes[PLAIN], **meta), load_config(None, {**BASE, **SIZES}), RunTimes()
         )

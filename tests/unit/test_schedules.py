@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from dagfactory._cron import ScheduleError, check_schedule, execution_delta_seconds
 from dagfactory.cli import cli
 from dagfactory.config import load_config
-from dagfactory.errors import ConfigError, GraphError
+from dagfactory.errors import ConfigError, GraphError, ManifestError
 from dagfactory.pipeline import generate
 
 HOUR, DAY = 3600, 86400
@@ -140,7 +140,7 @@ def test_bad_schedule_settings_are_errors_that_name_the_key(
 
 def test_a_meta_schedule_that_is_not_a_string_names_the_model(edited_manifest):
     path = edited_manifest(lambda raw: _set_meta_schedule(raw, {"model.shop.fct_orders": 5}))
-    with pytest.raises(GraphError, match=r"node model\.shop\.fct_orders.*must be a string"):
+    with pytest.raises(ManifestError, match=r"node model\.shop\.fct_orders.*expected a string"):
         generate(path, _config())
 
 

@@ -152,11 +152,11 @@ def test_dbt_versions_read_from_the_manifest(text, expected):
 
 
 def test_the_shared_constants_join_into_the_tasks_whole_command_line(fake_dbt, tmp_path):
-    from dagfactory.render import _bash_command
+    from dagfactory.plan import bash_command
 
     config = _config(fake_dbt, tmp_path, vars={"run_date": "{{ ds }}"})
     result = generate(SHOP / "manifest.json", config)
     commands = _commands(config)
     for dag in result.dags:
         for task in dag.tasks:
-            assert commands[task.task_id] == _bash_command(task.argv, config, dag.dbt_run)
+            assert commands[task.task_id] == bash_command(task.argv, config.dbt, dag.dbt_run)
