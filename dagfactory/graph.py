@@ -16,15 +16,24 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import networkx as nx
 
-from dagfactory.errors import GraphError
+from dagfactory.errors import GraphError, one_line
 from dagfactory.manifest import Manifest, Node
 
-__all__ = ["DbtGraph", "Unit", "build_graph", "dbt_selector", "fqn_prefixes"]
+__all__ = [
+    "DbtGraph",
+    "Unit",
+    "build_graph",
+    "cycle_of",
+    "dbt_selector",
+    "fqn_prefixes",
+    "strongly_connected",
+    "topological_order",
+]
 
 _WHITESPACE = re.compile(r"\s")
 
@@ -43,18 +52,63 @@ class Unit:
     members: tuple[str, ...]  # primary first, then attached tests (sorted)
 
 
-@dataclass(frozen=True)
 class DbtGraph:
-    """Units and the edges between them (upstream -> downstream), after pass-through."""
+    """Units and the edges between them (upstream -> downstream), after pass-through.
 
-    units: Mapping[str, Unit]
-    dag: nx.DiGraph  # nodes are unit ids (the primary unique_id)
+    The one owner of the graph library: later stages ask for parents, children, edges and
+    orders, and never see a networkx object.
+    """
+
+    __slots__ = ("_dag", "units")
+
+    def __init__(self, units: Mapping[str, Unit], dag: nx.DiGraph) -> None:
+        self.units = units
+        self._dag = dag  # nodes are unit ids (the primary unique_id)
 
     def upstream(self, unit_id: str) -> list[str]:
-        return sorted(self.dag.predecessors(unit_id))
+        """The units ``unit_id`` reads from, sorted."""
+        return sorted(self._dag.predecessors(unit_id))
+
+    def downstream(self, unit_id: str) -> list[str]:
+        """The units that read from ``unit_id``, sorted."""
+        return sorted(self._dag.successors(unit_id))
 
     def edges(self) -> list[tuple[str, str]]:
-        return sorted(self.dag.edges())
+        return sorted(self._dag.edges())
+
+    def topological_order(self, unit_ids: Iterable[str] | None = None) -> list[str]:
+        """``unit_ids`` (default: all) upstream first, ties by id: the same order every run."""
+        dag = self._dag if unit_ids is None else self._dag.subgraph(unit_ids)
+        return list(nx.lexicographical_topological_sort(dag))
+
+
+def _digraph(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(sorted(nodes))
+    graph.add_edges_from(sorted(edges))
+    return graph
+
+
+def topological_order(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[str]:
+    """Any small graph (groups, say) upstream first, ties by name."""
+    return list(nx.lexicographical_topological_sort(_digraph(nodes, edges)))
+
+
+def strongly_connected(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[set[str]]:
+    """The sets of nodes that reach each other (each node alone when nothing is circular)."""
+    return [set(c) for c in nx.strongly_connected_components(_digraph(nodes, edges))]
+
+
+def cycle_of(edges: Iterable[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """The edges of one cycle among ``edges``, or None (groups, say)."""
+    return _cycle(_digraph((), edges))
+
+
+def _cycle(graph: nx.DiGraph) -> list[tuple[str, str]] | None:
+    """The one acyclicity check of every graph here: a cycle's edges, or None."""
+    if nx.is_directed_acyclic_graph(graph):
+        return None
+    return [(up, down) for up, down, *_ in nx.find_cycle(graph)]
 
 
 def fqn_prefixes(manifest: Manifest) -> frozenset[tuple[str, ...]]:
@@ -171,14 +225,14 @@ def build_graph(manifest: Manifest) -> DbtGraph:
         (parent_id, unit_id) for unit_id in unit_ids for parent_id in sorted(task_parents(unit_id))
     )
     _check_acyclic(dag)
-    return DbtGraph(units=units, dag=dag)
+    return DbtGraph(units, dag)
 
 
 def _check_acyclic(dag: nx.DiGraph) -> None:
-    if nx.is_directed_acyclic_graph(dag):
+    cycle = _cycle(dag)
+    if cycle is None:
         return
-    cycle = nx.find_cycle(dag)
-    path = " -> ".join([up for up, _ in cycle] + [cycle[0][0]])
+    path = " -> ".join(one_line(up) for up in [up for up, _ in cycle] + [cycle[0][0]])
     raise GraphError(
         f"the dbt graph has a cycle: {path}; dbt itself would refuse to run it "
         "(`dbt ls` reports it too). Remove one of these refs.",

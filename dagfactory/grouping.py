@@ -20,11 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from dagfactory.config import Config
-from dagfactory.errors import ConfigError, GroupCycleError
-from dagfactory.graph import DbtGraph
+from dagfactory.errors import ConfigError, GroupCycleError, one_line
+from dagfactory.graph import DbtGraph, cycle_of, strongly_connected, topological_order
 from dagfactory.manifest import Manifest, Node
 
 __all__ = [
@@ -165,9 +163,9 @@ def _assign_tasks(graph: DbtGraph, manifest: Manifest, strategy: Strategy) -> di
     # Seeds and snapshots without a key follow their consumers; walk downstream-first so
     # a seed read only by a snapshot sees the snapshot's group. Only the pending units need
     # an order among themselves (every other consumer has its group), so sort just those.
-    order = list(nx.lexicographical_topological_sort(graph.dag.subgraph(pending)))
+    order = graph.topological_order(pending)
     for unit_id in reversed(order):
-        consumers = {group_of.get(child) for child in graph.dag.successors(unit_id)}
+        consumers = {group_of.get(child) for child in graph.downstream(unit_id)}
         consumers.discard(None)
         if len(consumers) == 1:
             group_of[unit_id] = consumers.pop()  # type: ignore[assignment]
@@ -181,17 +179,18 @@ def _assign_tests(
     manifest: Manifest,
     strategy: Strategy,
     group_of: dict[str, str],
-    groups: nx.DiGraph,
+    crossing: Mapping[tuple[str, str], object],
 ) -> None:
     """Put each test task in the most downstream group among its parents.
 
     Any other choice could add an edge back to an upstream group and close a cycle.
     """
-    rank = {g: i for i, g in enumerate(nx.lexicographical_topological_sort(groups))}
+    order = topological_order(set(group_of.values()), crossing)
+    rank = {g: i for i, g in enumerate(order)}
     for unit_id, unit in sorted(graph.units.items()):
         if unit.command != "test":
             continue
-        parents = [group_of[p] for p in graph.dag.predecessors(unit_id)]
+        parents = [group_of[p] for p in graph.upstream(unit_id)]
         if parents:
             group_of[unit_id] = max(parents, key=lambda g: (rank[g], g))
         else:
@@ -216,22 +215,13 @@ def _crossing(
     return crossing
 
 
-def _group_graph(
-    group_of: Mapping[str, str], crossing: Mapping[tuple[str, str], object]
-) -> nx.DiGraph:
-    groups = nx.DiGraph()
-    groups.add_nodes_from(sorted(set(group_of.values())))
-    groups.add_edges_from(sorted(crossing))
-    return groups
-
-
 def _merge_cycles(
     edges: list[tuple[str, str]], group_of: dict[str, str]
 ) -> dict[str, tuple[str, ...]]:
     """Merge every set of groups that depend on each other in a circle into one group."""
     merged: dict[str, tuple[str, ...]] = {}
-    groups = _group_graph(group_of, _crossing(edges, group_of))
-    for component in nx.strongly_connected_components(groups):
+    crossing = _crossing(edges, group_of)
+    for component in strongly_connected(set(group_of.values()), crossing):
         if len(component) < 2:
             continue
         parts = tuple(sorted(component))
@@ -281,7 +271,7 @@ def group_units(graph: DbtGraph, manifest: Manifest, config: Config) -> Grouping
     crossing = _crossing(edges, group_of)  # between the groups of every unit but test tasks
     if not merged:
         _check_acyclic({k: tuple(v) for k, v in sorted(crossing.items())})
-    _assign_tests(graph, manifest, strategy, group_of, _group_graph(group_of, crossing))
+    _assign_tests(graph, manifest, strategy, group_of, crossing)
 
     members: dict[str, list[str]] = {}
     for unit_id, group in group_of.items():
@@ -296,16 +286,15 @@ def group_units(graph: DbtGraph, manifest: Manifest, config: Config) -> Grouping
 
 
 def _check_acyclic(cross_edges: Mapping[tuple[str, str], tuple[tuple[str, str], ...]]) -> None:
-    groups = nx.DiGraph(sorted(cross_edges))
-    try:
-        cycle = nx.find_cycle(groups)
-    except nx.NetworkXNoCycle:
+    cycle = cycle_of(cross_edges)
+    if cycle is None:
         return
     path = [up for up, _ in cycle] + [cycle[0][0]]
     closing = [cross_edges[(up, down)][0] for up, down in cycle]
-    lines = [f"groups depend on each other in a cycle: {' -> '.join(path)}"]
+    lines = [f"groups depend on each other in a cycle: {' -> '.join(map(one_line, path))}"]
     for (up_group, down_group), (up, down) in zip(cycle, closing):
-        lines.append(f"  {up_group} -> {down_group}: {up} -> {down}")
+        names = map(one_line, (up_group, down_group, up, down))  # user text: one line each
+        lines.append("  {} -> {}: {} -> {}".format(*names))
     lines.append(
         "Move one of these models to another group, or set `group_cycles: merge` "
         "to run the groups on the cycle as one DAG."

@@ -34,7 +34,7 @@ import orjson
 from dagfactory import _k8s
 from dagfactory._pysrc import Call, Concat, Raw, jinja_escape
 from dagfactory.config import Config, DbtConfig, TaskDefaults
-from dagfactory.errors import RoutingError
+from dagfactory.errors import ConfigError, RoutingError
 from dagfactory.node_settings import NodeSettings
 from dagfactory.specs import DagSpec, DbtRun, SensorSpec, TaskSpec
 
@@ -441,4 +441,27 @@ def plan_dag(spec: DagSpec, config: Config) -> DagPlan:
 
 
 def plan_dags(specs: Iterable[DagSpec], config: Config) -> list[DagPlan]:
-    return [plan_dag(spec, config) for spec in specs]
+    plans = [plan_dag(spec, config) for spec in specs]
+    _check_executors(plans, config.routing.executors)
+    return plans
+
+
+def _check_executors(plans: Iterable[DagPlan], listed: tuple[str, ...]) -> None:
+    """With ``routing.executors`` set, every executor a task names must be in that list."""
+    if not listed:
+        return
+    named = {
+        value
+        for plan in plans
+        for call in plan.tasks
+        for keyword, value in call.kwargs
+        if keyword == "executor"
+    }
+    missing = sorted(named - set(listed))
+    if missing:
+        raise ConfigError(
+            f"tasks need executor(s) {', '.join(missing)}, which routing.executors does not "
+            f"list ({', '.join(listed)}); Airflow rejects a DAG naming an executor "
+            "it does not run",
+            key="routing.executors",
+        )

@@ -26,7 +26,7 @@ from typing import Any
 from dagfactory import _k8s
 from dagfactory._k8s import PodPolicy, pod_policy
 from dagfactory.config import Config
-from dagfactory.errors import ConfigError, ManifestError, RoutingError
+from dagfactory.errors import ManifestError, RoutingError
 from dagfactory.graph import DbtGraph
 from dagfactory.manifest import Manifest, Node, RunTimes
 from dagfactory.node_settings import RUNNERS
@@ -161,27 +161,6 @@ def route_node(
     return Route(route.runner, route.reason, route.forced, size, size_reason, pod)
 
 
-def _check_executors(routes: Mapping[str, Route], config: Config) -> None:
-    """With ``routing.executors`` set, every executor a task names must be in that list."""
-    routing = config.routing
-    if not routing.executors:
-        return
-    needed = set()
-    runners = {route.runner for route in routes.values()}
-    if CELERY in runners and len(routing.executors) > 1:
-        needed.add(routing.celery.executor)
-    if KUBERNETES in runners and routing.kubernetes.mode == "executor":
-        needed.add(routing.kubernetes.executor)
-    missing = sorted(needed - set(routing.executors))
-    if missing:
-        raise ConfigError(
-            f"tasks need executor(s) {', '.join(missing)}, which routing.executors does not "
-            f"list ({', '.join(routing.executors)}); Airflow rejects a DAG naming an executor "
-            "it does not run",
-            key="routing.executors",
-        )
-
-
 def route_units(
     graph: DbtGraph, manifest: Manifest, config: Config, run_times: RunTimes | None = None
 ) -> Mapping[str, Route]:
@@ -193,5 +172,4 @@ def route_units(
         )
         for unit_id in sorted(graph.units)
     }
-    _check_executors(routes, config)
     return routes

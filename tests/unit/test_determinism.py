@@ -100,6 +100,11 @@ def _config_with(tmp_path: Path, name: str, edit) -> Path:
             id="pod-setting",
         ),
         pytest.param(
+            lambda d: d.setdefault("dag_defaults", {}).update(owner="Platform"),
+            ["shop_team__seeds.py", "shop_team__staging.py"],  # the groups without an owner
+            id="global-default-owner",
+        ),
+        pytest.param(
             lambda d: d["routing"]["celery"].update(queue="dbt-big"),
             [f"shop_team__{g}.py" for g in ("finance", "marketing", "sales", "seeds", "staging")],
             id="global-queue",
