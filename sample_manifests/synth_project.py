@@ -40,7 +40,8 @@ files, written in sorted order):
   a changed run date makes dbt re-parse that one file, not the whole project.
 * ``--shape deep``: the same project, but each intermediate model's first parent is the
   previous intermediate model of its area, so every area is a chain of steps and the
-  graph is about ``N * 0.45 / 6`` models deep (~150 at 2,000 models) instead of ~20.
+  graph is ~120 models deep at 2,000 models instead of ~20; intermediate models are
+  tables there (DuckDB would re-bind a 100-deep chain of views for every model).
   dbt's default test-edge algorithm walks each test's ancestors, so its cost grows with
   depth; this shape shows that cost (``bench/dbt_task.py --shape deep``).
 
@@ -111,6 +112,7 @@ class Project:
     name: str
     seeds: tuple[str, ...]
     models: tuple[Model, ...]
+    shape: str = "layered"
 
     def counts(self) -> dict[str, int]:
         """What dbt should report after parsing the project."""
@@ -207,7 +209,7 @@ def plan(models: int, seed: int = 0, project: str = "synth", shape: str = "layer
         ):
             rel = m.parents[0]
         final.append(replace(m, tested=tested, relationship_to=rel))
-    return Project(project, seeds, tuple(final))
+    return Project(project, seeds, tuple(final), shape)
 
 
 def _pick_parents(rng: Random, pools: list[tuple[list[str], int]]) -> tuple[str, ...]:
@@ -229,7 +231,7 @@ def render(project: Project, seed: int = 0) -> dict[str, str]:
     rng = Random(seed ^ 0x5EED)
     p = project.name
     files: dict[str, str] = {
-        "dbt_project.yml": _dbt_project(p),
+        "dbt_project.yml": _dbt_project(p, project.shape),
         "profiles.yml": _profiles(p),
         "models/_groups.yml": _groups(),
     }
@@ -251,8 +253,10 @@ def render(project: Project, seed: int = 0) -> dict[str, str]:
     return files
 
 
-def _dbt_project(p: str) -> str:
+def _dbt_project(p: str, shape: str = "layered") -> str:
     inter = "".join(f"      {a}:\n        +group: {a}\n" for a in AREAS)
+    # A view over a 100-deep chain of views makes DuckDB re-bind the whole chain per model.
+    inter_materialized = "table" if shape == "deep" else "view"
     return (
         "# Synthetic project written by sample_manifests/synth_project.py: do not edit.\n"
         f"name: {p}\n"
@@ -274,7 +278,7 @@ def _dbt_project(p: str) -> str:
         "      +materialized: view\n"
         f"      +group: {STAGING_GROUP}\n"
         "    intermediate:\n"
-        "      +materialized: view\n"
+        f"      +materialized: {inter_materialized}\n"
         f"{inter}"
         "    marts:\n"
         "      +materialized: table\n"
