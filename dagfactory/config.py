@@ -327,17 +327,28 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def validate_slug(value: object, key: str) -> str:
+    """A team or project name: one path segment of an object key, part of every DAG id.
+
+    The one slug check: ``load_config`` and the push (which may read them from a build
+    folder's marker) both call it.
+    """
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} is missing or empty", key=key)
+    if not SLUG_RE.fullmatch(value) or ".." in value:
+        raise ConfigError(
+            f"{key} {value!r} is not a valid slug: use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (no '/', spaces or '..')",
+            key=key,
+        )
+    return value
+
+
 def _validate(config: Config) -> None:
     for key in ("team", "project"):
         value = getattr(config, key)
-        if value is not None and not SLUG_RE.fullmatch(value):
-            raise ConfigError(
-                f"{value!r} is not a valid slug: use letters, digits, '_', '-' or '.', "
-                "starting with a letter or digit (no '/', spaces or '..')",
-                key=key,
-            )
-        if value is not None and ".." in value:
-            raise ConfigError(f"{value!r} must not contain '..'", key=key)
+        if value is not None:
+            validate_slug(value, key)
     for name in ("start_date", "end_date"):
         if name in config.dag_defaults.default_args:
             raise ConfigError(

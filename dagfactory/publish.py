@@ -61,6 +61,7 @@ from dagfactory._publishers import (
     md5_of_etag,
 )
 from dagfactory.buildfolder import BUILD_MARKER, read_build_folder
+from dagfactory.config import validate_slug
 from dagfactory.errors import ConfigError, PublishError
 
 __all__ = [
@@ -95,7 +96,6 @@ URL_SCHEMES = ("s3://bucket/prefix/", "file:///absolute/path/")
 DEFAULT_MAX_WORKERS = 8
 FOREIGN_LINES = 10  # format_text lists at most this many foreign objects
 
-_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: a DAG file, or the build summary ``<project>.dagfactory.json`` (dagfactory.preview)
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.(py|dagfactory\.json)")
 
@@ -103,19 +103,6 @@ Progress = Callable[[str, int, int], None]
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def validate_slug(value: object, key: str) -> str:
-    """A team or project name, safe as one path segment of an object key."""
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} is missing or empty", key=key)
-    if not _SLUG.fullmatch(value) or ".." in value:
-        raise ConfigError(
-            f"{key} {value!r} is not a valid slug: use letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit (no '/', '..' or whitespace)",
-            key=key,
-        )
-    return value
 
 
 @dataclass(frozen=True)
