@@ -177,8 +177,9 @@ def render_dag(
         "asset_list_class": asset_list_class,
         "constants": constants,
     }
+    template = _template(tuple(template_dirs(template_dir)))  # a missing folder: ConfigError
     try:
-        text = _template(tuple(template_dirs(template_dir))).render(context)
+        text = template.render(context)
     except Exception as exc:  # jinja2 errors of a user template
         raise RenderError(f"template failed: {exc}", group=plan.group) from exc
     try:
@@ -193,4 +194,5 @@ def render_dag(
 def render_dags(
     plans: Iterable[DagPlan], airflow_version: str, template_dir: str | None = None
 ) -> list[RenderedFile]:
+    template_dirs(template_dir)  # a --templates folder that does not exist stops here
     return [render_dag(plan, airflow_version, template_dir) for plan in plans]

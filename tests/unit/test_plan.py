@@ -166,4 +166,5 @@ def test_a_templates_folder_that_does_not_exist_is_an_input_error(shop_manifest,
     result = CliRunner().invoke(cli, [*args, "--templates", str(missing)])
     assert result.exit_code == 2
     assert "the --templates folder does not exist" in result.output
+    assert "template failed" not in result.output  # named as what it is, not as a render error
     assert not (tmp_path / "out").exists()
