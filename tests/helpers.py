@@ -184,3 +184,26 @@ def load_synth_project():
     sys.modules.setdefault("synth_project", module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+#: the three models `change_three_models` touches (the preview and diff tests)
+MOVED_MODEL = "model.shop.sales_by_country"  # group sales -> marketing
+REROUTED_MODEL = "model.shop.mkt_customer_segments"  # celery -> kubernetes (meta)
+REMOVED_MODEL = "model.shop.finance_customer_ltv"  # with the two tests whose only parent it is
+
+
+def change_three_models(raw: dict[str, Any]) -> None:
+    """Edit the shop sample's raw manifest: one model moved to another group, one re-routed
+    to Kubernetes, one removed, as a dbt pull request might."""
+    nodes = raw["nodes"]
+    for where in (nodes[MOVED_MODEL], nodes[MOVED_MODEL]["config"]):
+        where["group"] = "marketing"
+    for where in (nodes[REROUTED_MODEL], nodes[REROUTED_MODEL]["config"]):
+        where["meta"] = {**where["meta"], "dagfactory": {"runner": "kubernetes"}}
+    gone = {REMOVED_MODEL, *raw["child_map"][REMOVED_MODEL]}
+    for uid in gone:
+        del nodes[uid]
+        raw["parent_map"].pop(uid, None)
+        raw["child_map"].pop(uid, None)
+    for children in raw["child_map"].values():
+        children[:] = [c for c in children if c not in gone]

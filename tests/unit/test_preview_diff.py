@@ -9,34 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import MOVED_MODEL as MOVED
+from helpers import REMOVED_MODEL as REMOVED
+from helpers import REROUTED_MODEL as REROUTED
+from helpers import change_three_models
 from tests_paths import SHOP
 
 from dagfactory.cli import cli
 
 CONFIG = str(SHOP / "dagfactory.yml")
-
-MOVED = "model.shop.sales_by_country"  # group sales -> marketing
-REROUTED = "model.shop.mkt_customer_segments"  # celery -> kubernetes (meta.dagfactory.runner)
-REMOVED = "model.shop.finance_customer_ltv"  # and the two tests whose only parent it is
-
-
-def change_three_models(raw: dict[str, Any]) -> None:
-    nodes = raw["nodes"]
-    for where in (nodes[MOVED], nodes[MOVED]["config"]):
-        where["group"] = "marketing"
-    for where in (nodes[REROUTED], nodes[REROUTED]["config"]):
-        where["meta"] = {**where["meta"], "dagfactory": {"runner": "kubernetes"}}
-    gone = {REMOVED, *raw["child_map"][REMOVED]}
-    for uid in gone:
-        del nodes[uid]
-        raw["parent_map"].pop(uid, None)
-        raw["child_map"].pop(uid, None)
-    for children in raw["child_map"].values():
-        children[:] = [c for c in children if c not in gone]
 
 
 def run(*args: str) -> str:
