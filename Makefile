@@ -4,12 +4,13 @@
 #   make test    lint, then every test (real Airflow, real dbt, real S3 servers)
 #   make test-fast   the unit layer only (tests/unit: in-process, no Airflow, no dbt, no server)
 #   make golden  rewrite tests/golden/ from what the generator makes now (review the git diff)
+#   make screenshot  regenerate docs/preview.png (the preview page in headless Chromium)
 #   make bench   benchmarks, results in BENCHMARKS.md / bench/results.json / bench/dbt_task.json
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := sample_manifests/shop
 
-.PHONY: demo test test-fast golden lint bench clean
+.PHONY: demo test test-fast golden lint bench clean screenshot
 
 demo:
 	@scripts/bootstrap.sh $(VENV)
@@ -36,6 +37,11 @@ bench:
 	@scripts/bootstrap.sh $(VENV) test
 	$(PY) bench/dbt_task.py --sizes 500,2000 --out bench/dbt_task.json $(DBT_BENCH_ARGS)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+screenshot:
+	@scripts/bootstrap.sh $(VENV) test
+	DAGFACTORY_SCREENSHOT=docs/preview.png $(PY) -m pytest -q -p no:cacheprovider \
+		tests/integration/test_preview_browser.py -k shop
 
 clean:
 	rm -rf out demo-bucket .bench

@@ -565,7 +565,9 @@ def _layers(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str,
     return layer
 
 
-def layout(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, tuple[int, int]]:
+def layout(
+    nodes: Sequence[str], edges: Sequence[tuple[str, str]], col_width: int = _COL_WIDTH
+) -> dict[str, tuple[int, int]]:
     """Deterministic layered layout: ``node -> (x, y)``, columns by layer, rows by barycenter."""
     layer = _layers(nodes, edges)
     columns: dict[int, list[str]] = {}
@@ -589,7 +591,7 @@ def layout(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str, 
         for i, node in enumerate(members):
             row[node] = i
     return {
-        node: (col * _COL_WIDTH, i * _ROW_HEIGHT)
+        node: (col * col_width, i * _ROW_HEIGHT)
         for col, members in columns.items()
         for i, node in enumerate(members)
     }
@@ -606,8 +608,13 @@ def _script_json(data: Any) -> str:
 def html_data(preview: Preview, diff: Diff | None = None) -> dict[str, Any]:
     """What the page's script draws: compact arrays, positions of the DAG-of-DAGs included."""
     edges = preview.edges()
+    # node boxes as wide as the longest label needs (about 7 px a character), at most 250
+    longest = max((len(f"{d.dag_id} · {len(d.tasks)}") for d in preview.dags), default=10)
+    node_width = min(250, 7 * longest + 24)
     positions = layout(
-        [d.dag_id for d in preview.dags], [(e.upstream, e.downstream) for e in edges]
+        [d.dag_id for d in preview.dags],
+        [(e.upstream, e.downstream) for e in edges],
+        col_width=node_width + 110,  # room for an edge label between columns
     )
     index = {dag.dag_id: i for i, dag in enumerate(preview.dags)}
     dags = []
@@ -645,6 +652,7 @@ def html_data(preview: Preview, diff: Diff | None = None) -> dict[str, Any]:
         "project": preview.project,
         "team": preview.team,
         "mode": preview.kubernetes_mode,
+        "nodeW": node_width,
         "exe": list(preview.dbt_executable),
         "flags": list(preview.dbt_flags),
         "dags": dags,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import change_three_models
 from tests_paths import REPO, SAMPLES, SHOP
 
 from dagfactory.cli import cli
@@ -92,10 +93,12 @@ class Page:
         return [url for url in self.requests if url != self.url]
 
 
-def preview_page(tmp_path: Path, manifest: Path, config: Path, name: str) -> tuple[Path, dict]:
+def preview_page(
+    tmp_path: Path, manifest: Path, config: Path, name: str, *extra: str
+) -> tuple[Path, dict]:
     """Write the page with the CLI; return it and the build's facts as JSON."""
     page = tmp_path / f"{name}.html"
-    base = ["preview", "--manifest", str(manifest), "--config", str(config)]
+    base = ["preview", "--manifest", str(manifest), "--config", str(config), *extra]
     result = CliRunner().invoke(cli, [*base, "--out", str(page)])
     assert result.exit_code == 0, result.output
     facts = CliRunner().invoke(cli, [*base, "--format", "json"])
@@ -131,10 +134,32 @@ def check_page(browser, html: Path, facts: dict, model: str, shot: Path) -> Page
     return view
 
 
-def test_the_shop_preview_in_chromium(browser, shop_manifest, tmp_path):
-    html, facts = preview_page(tmp_path, shop_manifest, SHOP / "dagfactory.yml", "shop")
+def test_the_shop_preview_in_chromium(
+    browser, shop_manifest, edited_manifest, tmp_path, monkeypatch
+):
+    """The sample project after a dbt change, compared with the build before it."""
+    config = SHOP / "dagfactory.yml"
+    monkeypatch.chdir(tmp_path)  # the page names the folder as given: build-main
+    deployed = Path("build-main")
+    built = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "--manifest",
+            str(shop_manifest),
+            "--config",
+            str(config),
+            "--out",
+            str(deployed),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    changed = edited_manifest(change_three_models, name="changed.json")
+    html, facts = preview_page(tmp_path, changed, config, "shop", "--against", str(deployed))
     shot = tmp_path / "shop.png"
-    check_page(browser, html, facts, "fct_revenue", shot)
+    view = check_page(browser, html, facts, "fct_revenue", shot)
+    changes = view.page.text_content("#changes-text")
+    assert "moved model.shop.sales_by_country: shop_team__sales -> shop_team__marketing" in changes
     if os.environ.get("DAGFACTORY_SCREENSHOT"):
         shutil.copyfile(shot, REPO / os.environ["DAGFACTORY_SCREENSHOT"])
 
