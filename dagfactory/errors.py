@@ -1,13 +1,14 @@
 """The one error tree of dagfactory.
 
     DagFactoryError                  exit code 1 unless a subclass says otherwise
-     ├── ManifestError               manifest.json / run_results.json unreadable or unsupported (exit 2)
+     ├── ManifestError               manifest.json / run_results.json unreadable or unsupported, or a
+     │                               node's meta.dagfactory wrong (any key, any mistake) (exit 2)
      │    └── UnsupportedSchemaError dbt schema older than v4 or unknown (exit 2)
      ├── ConfigError                 dagfactory.yml or flags: unknown key, wrong type, bad value (exit 2)
      ├── GraphError                  the dbt graph cannot become tasks: a model cycle, id collisions (exit 2)
      │    └── GroupCycleError        groups depend on each other in a circle (exit 2)
-     ├── RoutingError                a node cannot be routed (unknown runner, bad pod settings) (exit 2)
-     ├── RenderError                 a node's meta.dagfactory setting or a user template is wrong (exit 2)
+     ├── RoutingError                a node cannot be routed (no pod image, pod layers that clash) (exit 2)
+     ├── RenderError                 a user template fails or lays out something that is not Python (exit 2)
      ├── OutputError                 the output folder cannot be written or swapped in (exit 1)
      │    └── ForeignOutputError     --out holds files no dagfactory build wrote: refused (exit 2)
      └── PublishError                a push failed; nothing was deleted (exit 1)
