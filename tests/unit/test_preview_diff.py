@@ -129,3 +129,13 @@ def test_a_folder_without_a_build_summary_is_a_one_line_error(tmp_path, two_buil
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "no such build folder" in result.stderr
+
+
+def test_preview_against_a_file_url_reads_what_the_push_left(two_builds, tmp_path):
+    old, _, new_manifest = two_builds
+    url = (tmp_path / "bucket").as_uri() + "/dags/"
+    run("push", str(old), url)
+    pushed = tmp_path / "bucket" / "dags" / "shop_team" / "shop" / "shop.dagfactory.json"
+    assert pushed.read_bytes() == (old / "shop.dagfactory.json").read_bytes()
+    args = ["preview", "--manifest", str(new_manifest), "--config", CONFIG, "--against", url]
+    assert run(*args).endswith(EXPECTED_TEXT.format(old=url))
