@@ -23,9 +23,8 @@ user needs to find the problem (file path, ``unique_id``, group, config key).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "ConfigError",

@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 
-from dagfactory.errors import ManifestError, UnsupportedSchemaError
+from dagfactory.errors import ManifestError, UnsupportedSchemaError, one_line
 from dagfactory.node_settings import NodeSettings, parse_node_settings
 
 __all__ = [
+    "MAX_META_DEPTH",
     "MAX_SCHEMA_VERSION",
     "MIN_SCHEMA_VERSION",
     "DbtGroup",
@@ -170,65 +171,177 @@ def _schema_version(metadata: Mapping[str, Any], path: Path) -> int:
     return version
 
 
-def _str_tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(map(str, value))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _node(raw: Mapping[str, Any], path: Path) -> Node | None:
-    unique_id = raw.get("unique_id")
+#: ``meta`` deeper than this is refused: no dbt project nests settings this far, and deeper
+#: values would only reach recursion limits in later stages
+MAX_META_DEPTH = 32
+#: manifest sections whose ids a node may depend on (besides ``nodes`` and ``sources``)
+_DEPENDABLE_SECTIONS = ("unit_tests", "disabled", "semantic_models", "metrics", "saved_queries")
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words, for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _bad(path: Path, unique_id: str, key: str, wanted: str, value: Any) -> ManifestError:
+    return ManifestError(
+        f"{key} must be {wanted}, got {_json_kind(value)}",
+        path=str(path),
+        unique_id=unique_id,
+        key=key,
+    )
+
+
+def _text(raw: Mapping[str, Any], key: str, path: Path, unique_id: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise _bad(path, unique_id, key, "a non-empty string", value)
+    return value
+
+
+def _optional_text(value: Any, key: str, path: Path, unique_id: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _bad(path, unique_id, key, "a string or null", value)
+
+
+def _strings(value: Any, key: str, path: Path, unique_id: str) -> tuple[str, ...]:
+    """A list of strings (``None`` is empty); a lone string is one item, as dbt allows for tags."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise _bad(path, unique_id, key, "a list of strings", value)
+
+
+def _object(value: Any, key: str, path: Path, unique_id: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise _bad(path, unique_id, key, "an object", value)
+
+
+def _check_depth(value: Any, key: str, path: Path, unique_id: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_META_DEPTH`, without recursing to measure it."""
+    level = [value]
+    for _ in range(MAX_META_DEPTH):
+        level = [
+            child
+            for item in level
+            if isinstance(item, (dict, list))
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return
+    raise ManifestError(
+        f"{key} is nested more than {MAX_META_DEPTH} levels deep",
+        path=str(path),
+        unique_id=unique_id,
+        key=key,
+    )
+
+
+def _depends_on(raw: Mapping[str, Any], path: Path, unique_id: str) -> tuple[str, ...]:
+    depends_on = _object(raw.get("depends_on"), "depends_on", path, unique_id)
+    nodes = depends_on.get("nodes")
+    if nodes is None:  # seeds have depends_on.macros only
+        return ()
+    if not isinstance(nodes, list) or not all(isinstance(item, str) for item in nodes):
+        raise _bad(path, unique_id, "depends_on.nodes", "a list of node ids", nodes)
+    if unique_id in nodes:
+        raise ManifestError(
+            "the node depends on itself", path=str(path), unique_id=unique_id,
+            key="depends_on.nodes",
+        )  # fmt: skip
+    return tuple(nodes) if len(nodes) < 2 else tuple(sorted(set(nodes)))
+
+
+def _check_parents(nodes: Mapping[str, Node], known: frozenset[str], path: Path) -> None:
+    """Every ``depends_on.nodes`` id must be defined somewhere in the manifest: a missing
+    parent would silently drop an edge and run the node in the wrong order."""
+    for unique_id, node in nodes.items():
+        for parent in node.depends_on:
+            if parent not in known:
+                raise ManifestError(
+                    f"depends on {one_line(parent)!r}, which the manifest does not define",
+                    path=str(path),
+                    unique_id=unique_id,
+                    key="depends_on.nodes",
+                )
+
+
+def _node(raw: Mapping[str, Any], path: Path, key: str) -> Node | None:
+    """A runnable, enabled node, every field it uses checked: a malformed one is an error
+    naming the node and the field, never a silently dropped edge or a traceback."""
     resource_type = raw.get("resource_type")
     if resource_type not in RUNNABLE_TYPES:
         return None
-    config = _mapping(raw.get("config"))
+    unique_id = raw.get("unique_id")
+    if unique_id != key:
+        what = "has no unique_id" if unique_id is None else "has a different unique_id"
+        raise ManifestError(
+            f"the node {what} (its key in the manifest is its unique_id)",
+            path=str(path), unique_id=key, key="unique_id",
+        )  # fmt: skip
+    config = _object(raw.get("config"), "config", path, unique_id)
     if config.get("enabled") is False:
         return None
-    try:
-        name = raw["name"]
-        package_name = raw["package_name"]
-    except KeyError as exc:
-        raise ManifestError(
-            f"node has no {exc.args[0]!r}", path=str(path), unique_id=unique_id, key=exc.args[0]
-        ) from None
-    depends = _str_tuple(_mapping(raw.get("depends_on")).get("nodes") or ())
-    if len(depends) > 1:  # most nodes (tests) have one parent: nothing to dedupe or sort
-        depends = tuple(sorted(set(depends)))
+    name = _text(raw, "name", path, unique_id)
+    package_name = _text(raw, "package_name", path, unique_id)
+    depends = _depends_on(raw, path, unique_id)
     # Tags and meta live both on the node and in its config depending on the dbt version;
     # the node-level values win (dbt copies config into them since 1.x).
-    node_tags, config_tags = raw.get("tags"), config.get("tags")
-    tags = (
-        sorted(set(_str_tuple(node_tags)) | set(_str_tuple(config_tags)))
-        if node_tags or config_tags
-        else ()
-    )
-    node_meta, config_meta = _mapping(raw.get("meta")), _mapping(config.get("meta"))
+    node_tags = _strings(raw.get("tags"), "tags", path, unique_id)
+    config_tags = _strings(config.get("tags"), "config.tags", path, unique_id)
+    tags = sorted(set(node_tags) | set(config_tags)) if node_tags or config_tags else ()
+    node_meta = _object(raw.get("meta"), "meta", path, unique_id)
+    config_meta = _object(config.get("meta"), "config.meta", path, unique_id)
     meta = {**config_meta, **node_meta} if config_meta else node_meta
+    _check_depth(meta, "meta", path, unique_id)
     settings = parse_node_settings(meta.get("dagfactory"), path=str(path), unique_id=unique_id)
     version = raw.get("version")
-    group = raw.get("group") or config.get("group")
-    original = raw.get("original_file_path") or raw.get("path") or ""
+    if not (version is None or isinstance(version, (str, int, float))):
+        raise _bad(path, unique_id, "version", "a string or number", version)
+    group = _optional_text(raw.get("group"), "group", path, unique_id) or _optional_text(
+        config.get("group"), "config.group", path, unique_id
+    )
+    file_path = _optional_text(raw.get("path"), "path", path, unique_id)
+    original = _optional_text(raw.get("original_file_path"), "original_file_path", path, unique_id)
+    original = original or file_path or ""
+    materialized = _optional_text(config.get("materialized"), "config.materialized", path, unique_id)
+    description = _optional_text(raw.get("description"), "description", path, unique_id)
     return Node(
         unique_id=unique_id,
         resource_type=resource_type,
-        name=str(name),
-        package_name=str(package_name),
-        path=str(raw.get("path") or original),
-        original_file_path=str(original),
-        fqn=_str_tuple(raw.get("fqn")) or (str(package_name), str(name)),
+        name=name,
+        package_name=package_name,
+        path=file_path or original,
+        original_file_path=original,
+        fqn=_strings(raw.get("fqn"), "fqn", path, unique_id) or (package_name, name),
         depends_on=depends,
-        materialized=str(config.get("materialized") or ""),
+        materialized=materialized or "",
         tags=tuple(tags),
         meta=meta,
-        group=str(group) if group else None,
+        group=group or None,
         version=None if version is None else str(version),
-        description=str(raw.get("description") or ""),
+        description=description or "",
         settings=settings,
     )
 
@@ -294,10 +407,14 @@ def _load_manifest(path: Path) -> Manifest:
                 raise ManifestError(
                     "node is not a JSON object", path=str(path), unique_id=unique_id
                 )
-            node = _node(raw_node, path)
+            node = _node(raw_node, path, unique_id)
             if node is not None:
                 nodes[unique_id] = node
     sources = frozenset(_mapping(raw.get("sources")))
+    known = {*raw_nodes, *sources}
+    for section in _DEPENDABLE_SECTIONS:
+        known.update(_mapping(raw.get(section)))
+    _check_parents(nodes, frozenset(known), path)
     return Manifest(
         path=str(path),
         schema_version=schema_version,
