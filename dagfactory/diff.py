@@ -340,7 +340,6 @@ def load_previous(
     team: str,
     project: str,
     endpoint_url: str | None = None,
-    publisher_factory: Any = None,
 ) -> Preview | None:
     """The previous state: a build folder, or what a push left at ``s3://...``/``file://...``.
 
@@ -352,8 +351,7 @@ def load_previous(
     from dagfactory.publish import open_publisher, parse_target
 
     target = parse_target(against, team, project)
-    factory = publisher_factory or open_publisher
-    publisher = factory(target, endpoint_url=endpoint_url)
+    publisher = open_publisher(target, endpoint_url=endpoint_url)
     key = target.prefix + sidecar_name(project)
     data = publisher.get(key)
     if data is None:
