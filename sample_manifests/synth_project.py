@@ -6,7 +6,7 @@ that costs (CPU, memory, parse time) grows with the size of the whole project, n
 the node. ``synth.py`` makes large *manifests*, which is enough for dagfactory itself
 but cannot be run by dbt. This script makes a large *project* that real dbt-core parses
 and builds, so the per-task dbt cost can be measured (``bench/dbt_task.py``) and the
-generated commands exercised against real dbt (``tests/test_dbt_concurrency.py``).
+generated commands exercised against real dbt (``tests/integration/dbt/test_dbt_concurrency.py``).
 
 Usage::
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create or refresh a virtualenv with Apache Airflow 2.10 and the cncf-kubernetes provider
-# (no dagfactory in it), used by tests/test_airflow2.py to check that files generated with
+# (no dagfactory in it), used by tests/integration/airflow/test_airflow2.py to check that files generated with
 # `airflow_version: "2"` load.
 #   scripts/airflow2-venv.sh [VENV]      default VENV: .venv-airflow2 beside this repo
 # Airflow's constraint files cannot be fetched here, so scripts/airflow2-constraints.txt pins

@@ -59,7 +59,7 @@ LARGE_RESOURCES = {
 }
 SMALL_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
 EXECUTORS = "CeleryExecutor,KubernetesExecutor"
-#: the routing example that docs/routing.md shows (tests/test_docs.py keeps the two equal)
+#: the routing example that docs/routing.md shows (tests/unit/test_docs.py keeps the two equal)
 DOCS_ROUTING_EXAMPLE = SHOP.parent.parent / "docs" / "examples" / "routing.yml"
 
 
