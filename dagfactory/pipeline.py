@@ -116,5 +116,9 @@ def build(
     """Generate the DAG files and swap them into ``out_dir`` as a whole."""
     result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
     files = {file.name: file.text.encode("utf-8") for file in result.files}
+    from dagfactory.preview import sidecar_file  # the build's summary, for preview --against
+
+    summary = sidecar_file(result)
+    files[summary.name] = summary.text.encode("utf-8")
     out = replace_folder(out_dir, files, team=result.team, project=result.project)
     return dataclasses.replace(result, out_dir=out)
