@@ -193,3 +193,28 @@ def test_a_large_preview_in_chromium(browser, tmp_path, models):
     biggest = max(facts["dags"], key=lambda d: len(facts["dags"][d]["tasks"]))
     model = sorted(facts["dags"][biggest]["tasks"])[-1]  # past the first rows in a big DAG
     check_page(browser, html, facts, model, tmp_path / "synth.png")
+
+
+HOSTILE = '</script><img src="x" onerror="window.pwned=1"><b>{{ owner }}</b> & @team'
+
+
+def test_user_text_is_shown_as_text_and_runs_nothing(browser, tmp_path):
+    """Owners, tags, reasons and model ids reach the page as data: shown literally, never
+    parsed as markup (an <img> there would also be a request, which the route counts)."""
+    from dagfactory import preview as pv
+
+    task = pv.TaskView(
+        "t", (f"model.p.{HOSTILE}",), "model", "celery", HOSTILE, None, "build", HOSTILE, (), (), ()
+    )
+    dag = pv.DagView("d", "d.py", HOSTILE, HOSTILE, None, "schedule", 0, (HOSTILE,), (), (task,))
+    page_file = tmp_path / "hostile.html"
+    preview = pv.Preview("p", HOSTILE, "pod_operator", ("dbt",), (HOSTILE,), (dag,))
+    page_file.write_text(pv.render_html(preview), encoding="utf-8")
+    view = Page(browser, page_file)
+    view.page.click("g.dag[data-dag='d']")
+    view.page.click("#tasks tr[data-task='t']")
+    assert view.page.text_content("#detail dl.facts dd") == HOSTILE  # the owner, verbatim
+    assert HOSTILE in view.page.text_content("#task-command")
+    assert view.page.evaluate("window.pwned") is None
+    assert view.page.locator("img, b").count() == 0
+    assert view.errors == [] and view.network() == []
