@@ -208,3 +208,10 @@ def test_the_layout_of_the_dag_of_dags_is_layered_and_deterministic():
     assert first == pv.layout(list(reversed(nodes)), list(reversed(edges)))
     assert first["a"][0] < first["b"][0] < first["c"][0]
     assert first["d"][0] == first["a"][0]
+
+
+def test_a_summary_reads_back_as_the_same_facts(shop_manifest):
+    from dagfactory import generate, load_config
+
+    facts = pv.from_build(generate(shop_manifest, load_config(SHOP / "dagfactory.yml")))
+    assert pv.from_sidecar(pv.sidecar_bytes(facts), path="shop.dagfactory.json") == facts
