@@ -152,9 +152,9 @@ hostile_text = st.text(
 )
 @given(description=hostile_text, owner=hostile_text, meta_value=hostile_text, tag=hostile_text)
 def test_any_text_in_descriptions_owners_and_meta_stays_a_literal(
-    shop_raw, tmp_path_factory, description, owner, meta_value, tag
+    shop_lean, tmp_path_factory, description, owner, meta_value, tag
 ):
-    raw = copy.deepcopy(shop_raw)
+    raw = copy.deepcopy(shop_lean)
     node = raw["nodes"]["model.shop.fct_orders"]
     node["description"] = description
     pool = meta_value if meta_value.strip() else "p"  # a blank pool is a config error
