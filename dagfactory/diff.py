@@ -125,10 +125,8 @@ class Diff:
 
     def format_text_lines(self) -> list[str]:
         lines = [one_line(self.summary())]
-        for change in self.project:
-            lines.append(one_line(f"  {change.text()}"))
-        for change in self.models:
-            lines.append(one_line(f"  {change.text()}"))
+        for item in (*self.project, *self.models):
+            lines.append(one_line(f"  {item.text()}"))
         for dag_id in self.dags_added:
             lines.append(one_line(f"  DAG added: {dag_id}"))
         for dag_id in self.dags_removed:
