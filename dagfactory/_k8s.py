@@ -412,10 +412,10 @@ def _value(kind: str, value: Any, key: str) -> Any:
     return _SCALARS[kind](value, key)
 
 
-def _resources(raw: Any, key: str) -> dict[str, dict[str, str]]:
+def _resources(raw: Any, key: str) -> dict[str, dict[str, str | None]]:
     raw = _mapping(raw, key)
     _unknown(raw, ("limits", "requests"), key)
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, str | None]] = {}
     for part, amounts in raw.items():
         if amounts is None:
             out[part] = None  # type: ignore[assignment]  # removes the part when merged
@@ -430,7 +430,7 @@ def _resources(raw: Any, key: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _labels(raw: Any, key: str) -> dict[str, str]:
+def _labels(raw: Any, key: str) -> dict[str, str | None]:
     return {
         qualified_name(name, f"{key}.{name}"): None
         if value is None

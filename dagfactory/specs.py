@@ -367,8 +367,9 @@ def assemble(
         )
         group_config = config.groups.get(group)
         defaults = config.dag_defaults
-        if schedule_assets and config.cross_dag == "asset_or_time" and schedules[group]:
-            _cron_or_error(schedules[group], group, "asset_or_time")
+        own_schedule = schedules[group]
+        if schedule_assets and config.cross_dag == "asset_or_time" and own_schedule:
+            _cron_or_error(own_schedule, group, "asset_or_time")
         tags = sorted({*defaults.tags, *(group_config.tags if group_config else ())})
         dags.append(
             DagSpec(
@@ -434,14 +435,14 @@ def group_schedule(
         raise GraphError("\n".join(lines), group=group)
     # Checked where they were read (the manifest, load_config); a Config made in Python
     # skips load_config, so its schedules are still named here.
-    schedule, key = config.dag_defaults.schedule, "dag_defaults.schedule"
+    chosen, key = config.dag_defaults.schedule, "dag_defaults.schedule"
     if asked:
-        schedule, sources = next(iter(asked.items()))
+        chosen, sources = next(iter(asked.items()))
         key = sources[0].removeprefix("config ")
-    if schedule is None:
+    if chosen is None:
         return None
     try:
-        return _cron.check_schedule(schedule)
+        return _cron.check_schedule(chosen)
     except _cron.ScheduleError as exc:
         raise ConfigError(str(exc), key=key) from None
 
