@@ -125,8 +125,8 @@ class Diff:
 
     def format_text_lines(self) -> list[str]:
         lines = [one_line(self.summary())]
-        for item in (*self.project, *self.models):
-            lines.append(one_line(f"  {item.text()}"))
+        items: list[Change | ModelChange] = [*self.project, *self.models]
+        lines.extend(one_line(f"  {item.text()}") for item in items)
         for dag_id in self.dags_added:
             lines.append(one_line(f"  DAG added: {dag_id}"))
         for dag_id in self.dags_removed:
