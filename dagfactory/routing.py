@@ -34,8 +34,6 @@ from dagfactory.node_settings import RUNNERS
 __all__ = ["RUNNERS", "Route", "route_node", "route_units"]
 
 CELERY, KUBERNETES = RUNNERS
-#: keys of ``meta.dagfactory`` that routing reads
-META_KEYS = ("runner", "size", "pod")
 
 
 @dataclass(frozen=True, slots=True)

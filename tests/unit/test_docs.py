@@ -26,8 +26,8 @@ import yaml
 from tests_paths import REPO, SHOP
 
 from dagfactory import _k8s, generate, load_config
-from dagfactory.config import TASK_SETTING_CHECKS, Config
-from dagfactory.routing import META_KEYS
+from dagfactory.config import Config
+from dagfactory.node_settings import KEYS as META_KEYS
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"
@@ -35,8 +35,6 @@ PAGES = [README, *sorted(DOCS.glob("*.md"))]
 EXAMPLES = sorted((DOCS / "examples").glob("*.yml"))
 CONFIG_PAGE = DOCS / "configuration.md"
 README_MAX_LINES = 250
-#: meta.dagfactory keys read outside routing: the group's schedule (specs.group_schedule)
-META_SCHEDULE = "schedule"
 
 _FENCED = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
@@ -171,7 +169,7 @@ def test_the_config_reference_gives_each_keys_default(key, default):
 def test_the_meta_reference_lists_the_keys_dagfactory_reads():
     section = _section(CONFIG_PAGE, "`meta.dagfactory` on a dbt node")
     documented = {key for (key,) in _rows(section, _KEY_ROW)}
-    assert documented == {*META_KEYS, *TASK_SETTING_CHECKS, META_SCHEDULE}
+    assert documented == set(META_KEYS)  # the keys node_settings accepts, no more
 
 
 def test_the_pod_reference_lists_every_pod_setting():
