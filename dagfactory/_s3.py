@@ -5,6 +5,12 @@ manager, which switch to multipart uploads for big files, and a multipart ETag i
 that objinsync compares it with. Retries are botocore's "standard" mode (exponential backoff
 with jitter on throttling, 5xx and connection errors). botocore errors are translated into
 :class:`~dagfactory.errors.PublishError` here, at the boundary, raised ``from`` the original.
+
+The state object is written with conditional ``PutObject`` (``If-None-Match: *`` to create,
+``If-Match: <ETag>`` to replace). S3, moto_server 5.2 and SeaweedFS 4.48 answer a lost
+condition with 412 PreconditionFailed (moto: 404 NoSuchKey for ``If-Match`` on a missing key;
+S3: 409 ConditionalRequestConflict when two conditional writes race); all of them become
+:class:`~dagfactory.errors.PushConflictError`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from dagfactory._publishers import RemoteObject, md5_of_etag
-from dagfactory.errors import PublishError
+from dagfactory.errors import PublishError, PushConflictError
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "S3Publisher"]
 
@@ -98,8 +104,13 @@ class S3Publisher:
         return found
 
     def get(self, key: str) -> bytes | None:
+        got = self.read(key)
+        return None if got is None else got[0]
+
+    def read(self, key: str) -> tuple[bytes, str] | None:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return response["Body"].read(), response["ETag"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -108,6 +119,13 @@ class S3Publisher:
             raise self._fail("reading", key, exc) from exc
 
     def put(self, key: str, data: bytes, md5_b64: str, md5_hex: str) -> None:
+        self._put(key, data, md5_b64, md5_hex, {})
+
+    def swap(self, key: str, data: bytes, md5_b64: str, md5_hex: str, expected: str | None) -> str:
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        return self._put(key, data, md5_b64, md5_hex, condition)
+
+    def _put(self, key: str, data: bytes, md5_b64: str, md5_hex: str, condition: dict) -> str:
         try:
             response = self.client.put_object(
                 Bucket=self.bucket,
@@ -115,8 +133,22 @@ class S3Publisher:
                 Body=data,
                 ContentMD5=md5_b64,
                 ContentType="text/x-python" if key.endswith(".py") else "application/json",
+                **condition,
             )
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            lost = status in (409, 412) or err.get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            )
+            if condition and (lost or ("IfMatch" in condition and status == 404)):
+                raise PushConflictError(
+                    f"conditional write of s3://{self.bucket}/{key} lost: {_describe(exc)}",
+                    key=key,
+                ) from exc
+            raise self._fail("uploading", key, exc) from exc
+        except BotoCoreError as exc:
             raise self._fail("uploading", key, exc) from exc
         etag = md5_of_etag(response.get("ETag"))
         if etag is not None and etag != md5_hex:
@@ -125,9 +157,13 @@ class S3Publisher:
                 f"expected the MD5 {md5_hex}",
                 key=key,
             )
+        return response.get("ETag") or f'"{md5_hex}"'
 
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("deleting", key, exc) from exc
+
+    def sweep(self, prefix: str) -> None:
+        """Nothing to clean: every PutObject is atomic and no multipart upload is started."""

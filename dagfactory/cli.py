@@ -173,6 +173,12 @@ def _push_options(command: Any) -> Any:
     "--push", "push_url", help="After building, push to s3://bucket/prefix/ or file:///path/."
 )
 @_push_options
+@click.option(
+    "--check",
+    "run_check",
+    is_flag=True,
+    help="Run `dagfactory check` on the files first; write and push nothing if it fails.",
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 def build(
     manifest: str,
@@ -186,6 +192,7 @@ def build(
     template_dir: str | None,
     push_url: str | None,
     fmt: str,
+    run_check: bool = False,
     **push_options: Any,
 ) -> None:
     """Build one DAG file per group into OUT (swapped in whole)."""
@@ -193,9 +200,12 @@ def build(
 
     overrides = {"team": team, "project": project, "group_by": group_by, "routing.force": runner}
     config = _load_config(config_path, manifest, overrides)
-    result = run_build(
-        manifest, out_dir, config, run_results=run_results, template_dir=template_dir
-    )
+    if run_check:
+        result = _checked_build(manifest, out_dir, config, run_results, template_dir, push_options)
+    else:
+        result = run_build(
+            manifest, out_dir, config, run_results=run_results, template_dir=template_dir
+        )
     for warning in result.warnings:
         _echo(f"warning: {one_line(warning.format_message())}", err=True)
     push_result = None
@@ -259,6 +269,80 @@ def push_command(out_dir: str, url: str, fmt: str, **options: Any) -> None:
         _print_json(result.to_dict())
     else:
         _echo(result.format_text())
+
+
+def _checked_build(manifest, out_dir, config, run_results, template_dir, push_options):
+    """``build --check``: a failing check prints its report and exits 1, writing nothing."""
+    from dagfactory.check import checked_build, format_text
+
+    result, report = checked_build(
+        manifest,
+        out_dir,
+        config,
+        run_results=run_results,
+        template_dir=template_dir,
+    )
+    if not report.airflow:
+        _echo(f"warning: check: static checks only: {report.not_loaded}", err=True)
+    if not report.ok:
+        _echo(format_text(report), err=True)
+        _echo("error: check failed: nothing was written or pushed", err=True)
+        click.get_current_context().exit(1)
+    return result
+
+
+@cli.command("check")
+@click.argument("build_dir", default=".")
+@click.option("--against", help="Also check the bucket: s3://bucket/prefix/ or file:///path/.")
+@click.option("--policy", "policy_path", help="YAML file with check: keys (replaces the config's).")
+@click.option("--config", "config_path", help="dagfactory.yml (default: ./dagfactory.yml).")
+@click.option("--airflow-python", help="Interpreter with Airflow to load the files with.")
+@click.option("--no-load", is_flag=True, help="Skip loading the files with Airflow (says so).")
+@click.option("--endpoint-url", help="S3 endpoint for --against s3://... (read-only).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+)
+def check_command(
+    build_dir: str,
+    against: str | None,
+    policy_path: str | None,
+    config_path: str | None,
+    airflow_python: str | None,
+    no_load: bool,
+    endpoint_url: str | None,
+    fmt: str,
+) -> None:
+    """Check the DAG files in BUILD_DIR: load them with Airflow, apply the policy, compare
+    with the bucket. Exit 0 clean, 1 problems found, 2 bad input."""
+    from dagfactory.check import check_build, format_github, format_text, load_policy
+    from dagfactory.config import CONFIG_FILE_NAME, load_config
+
+    path = Path(config_path) if config_path else Path(CONFIG_FILE_NAME)
+    config = load_config(path if config_path or path.is_file() else None)
+    if policy_path:
+        config = load_policy(policy_path, config)
+    report = check_build(
+        build_dir,
+        config,
+        against=against,
+        endpoint_url=endpoint_url,
+        airflow_python=airflow_python,
+        load=not no_load,
+    )
+    if not report.airflow:
+        _echo(f"warning: static checks only: {report.not_loaded}", err=True)
+    if fmt == "json":
+        _print_json(report.to_dict())
+    elif fmt == "github":
+        click.echo(format_github(report))  # escaped per GitHub's rules already
+    else:
+        _echo(format_text(report))
+    if not report.ok:
+        click.get_current_context().exit(1)
 
 
 PREVIEW_FORMATS = click.Choice(["text", "markdown", "json", "html"])

@@ -12,6 +12,7 @@
      ├── OutputError                 the output folder cannot be written or swapped in (exit 1)
      │    └── ForeignOutputError     --out holds files no dagfactory build wrote: refused (exit 2)
      └── PublishError                a push failed; nothing was deleted (exit 1)
+          └── PushConflictError      another push of the project holds or took its state (exit 1)
 
 Exit code 2 means the input is wrong (fix the dbt project or the config); 1 means the
 environment failed (disk, network, permissions) and the same command may pass on a rerun.
@@ -35,6 +36,7 @@ __all__ = [
     "ManifestError",
     "OutputError",
     "PublishError",
+    "PushConflictError",
     "RenderError",
     "RoutingError",
     "UnsupportedSchemaError",
@@ -143,3 +145,8 @@ class ForeignOutputError(OutputError):
 
 class PublishError(DagFactoryError):
     pass
+
+
+class PushConflictError(PublishError):
+    """A conditional write of the state object lost: another push of the project changed it
+    since this one read it (HTTP 412), or took over this push's lease."""

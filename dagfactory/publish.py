@@ -26,17 +26,23 @@ every content change and could drift from the truth.
 
 Its write order is what makes every failure safe and every rerun converge:
 
-1. *claim*: before uploading a name the state does not list yet, write
-   ``state := before ∪ build``. A file is never in the bucket without being owned, so a run
-   that dies after uploading it cannot leave an orphan that a later build could not delete.
-2. upload, then verify (list again, every build file's ETag must equal its MD5);
-3. delete what the state owns and the build dropped;
-4. write ``state := build`` once the deletions are done.
+1. *acquire*: a push that changes anything first writes ``state := before ∪ build`` plus a
+   *lease* naming the push, as a conditional write (``If-Match`` the ETag it read, or
+   ``If-None-Match: *`` when there is none). Two pushes of one project cannot both succeed
+   at this; the loser re-reads and waits until the lease is released (or is dead), so pushes
+   of one project run one at a time. A file is never in the bucket without being owned, so
+   a run that dies after uploading it cannot leave an orphan that a later build could not
+   delete;
+2. list again (under the lease), plan, upload, then verify (every build file's ETag must
+   equal its MD5);
+3. check that the lease is still ours, then delete what the state owns and the build dropped;
+4. release: write ``state := build`` without the lease, conditional on our own ETag.
 
 A failure at any step raises :class:`PublishError` and runs no later step, so nothing is
-deleted unless every upload was verified. The state then owns a superset of what exists
-remotely, which the next plan resolves: owned names still built are uploaded or unchanged,
-owned names no longer built are deleted if present and forgotten if not.
+deleted unless every upload was verified; the push then releases the lease keeping the
+claim. The state then owns a superset of what exists remotely, which the next plan
+resolves: owned names still built are uploaded or unchanged, owned names no longer built are
+deleted if present and forgotten if not. docs/push.md walks through the interleavings.
 """
 
 from __future__ import annotations
@@ -44,8 +50,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import random
 import re
+import secrets
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -62,7 +73,7 @@ from dagfactory._publishers import (
 )
 from dagfactory.buildfolder import BUILD_MARKER, read_build_folder
 from dagfactory.config import validate_slug
-from dagfactory.errors import ConfigError, PublishError
+from dagfactory.errors import ConfigError, PublishError, PushConflictError, one_line
 
 __all__ = [
     "BUILD_MARKER",
@@ -70,6 +81,7 @@ __all__ = [
     "Applied",
     "Build",
     "FileAction",
+    "Lease",
     "LocalPublisher",
     "MemoryPublisher",
     "Publisher",
@@ -94,12 +106,17 @@ STATE_NAME = ".dagfactory/state.json"
 STATE_FORMAT = 1
 URL_SCHEMES = ("s3://bucket/prefix/", "file:///absolute/path/")
 DEFAULT_MAX_WORKERS = 8
+#: A lease nobody changed for this long, as watched by a waiting push, is taken over: its push
+#: died on another machine. A push must finish within it (2,000 files take well under a minute).
+DEFAULT_LEASE_SECONDS = 300.0
+LEASE_POLL_SECONDS = (0.05, 0.4)  # a waiting push re-reads the state this often (random)
 FOREIGN_LINES = 10  # format_text lists at most this many foreign objects
 
 #: a DAG file, or the build summary ``<project>.dagfactory.json`` (dagfactory.preview)
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.(py|dagfactory\.json)")
 
 Progress = Callable[[str, int, int], None]
+Checkpoint = Callable[[str], None]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -194,20 +211,51 @@ def read_build(out_dir: str | Path) -> Build:
 # --------------------------------------------------------------------------- state object
 
 
-def encode_state(team: str, project: str, names: Iterable[str]) -> bytes:
-    """Deterministic bytes (sorted, no clock), so an unchanged state is never rewritten."""
-    doc = {
+@dataclass(frozen=True)
+class Lease:
+    """Which push holds a project while it changes it. ``host`` and ``pid`` let a push on the
+    same machine see at once that the holder died; ``since`` is for people reading it."""
+
+    id: str
+    host: str
+    pid: int
+    since: str
+
+    @classmethod
+    def new(cls) -> Lease:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return cls(secrets.token_hex(8), socket.gethostname(), os.getpid(), now)
+
+    def describe(self) -> str:
+        return one_line(f"push {self.id} (host {self.host}, pid {self.pid}, since {self.since})")
+
+
+def encode_state(
+    team: str, project: str, names: Iterable[str], lease: Lease | None = None
+) -> bytes:
+    """Deterministic bytes (sorted, no clock) once released, so an unchanged state is never
+    rewritten; a lease is present only while a push runs."""
+    doc: dict[str, Any] = {
         "files": sorted(set(names)),
         "format": STATE_FORMAT,
         "generator": "dagfactory",
         "project": project,
         "team": team,
     }
+    if lease is not None:
+        doc["lease"] = {"host": lease.host, "id": lease.id, "pid": lease.pid, "since": lease.since}
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
 def decode_state(data: bytes, *, key: str, team: str, project: str) -> frozenset[str]:
     """The owned names; anything odd is an error, because ownership decides deletions."""
+    return decode_state_doc(data, key=key, team=team, project=project)[0]
+
+
+def decode_state_doc(
+    data: bytes, *, key: str, team: str, project: str
+) -> tuple[frozenset[str], Lease | None]:
+    """The owned names and the lease, if a push holds one."""
     hint = "; fix or delete it (the next push then deletes nothing and re-records ownership)"
     try:
         doc = json.loads(data)
@@ -232,7 +280,16 @@ def decode_state(data: bytes, *, key: str, team: str, project: str) -> frozenset
         isinstance(n, str) and _FILE_NAME.fullmatch(n) for n in names
     ):
         raise PublishError(f"the state object's 'files' is not a list of file names{hint}", key=key)
-    return frozenset(names)
+    raw = doc.get("lease")
+    if raw is None:
+        return frozenset(names), None
+    if not (
+        isinstance(raw, dict)
+        and all(isinstance(raw.get(k), str) for k in ("id", "host", "since"))
+        and type(raw.get("pid")) is int
+    ):
+        raise PublishError(f"the state object's 'lease' is malformed{hint}", key=key)
+    return frozenset(names), Lease(raw["id"], raw["host"], raw["pid"], raw["since"])
 
 
 # --------------------------------------------------------------------------- the plan
@@ -443,16 +500,17 @@ def apply_plan(
     plan: PushPlan,
     files: Mapping[str, bytes],
     *,
+    lease: HeldLease,
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Applied:
-    """Claim, upload, verify, delete, record; see the module docstring for why in this order.
+    """Upload, verify, delete, release, under a lease that already claimed every built name
+    (:func:`acquire_lease`); see the module docstring for why in this order.
 
     Raises :class:`PublishError` at the first failing step, naming what was and was not done;
     no step after a failure runs, so nothing is deleted unless every upload was verified.
     """
-    if not plan.has_changes:
-        return Applied()
     where = plan.target
     total = len(plan.uploads) + len(plan.deletions)
     done_count = 0
@@ -463,31 +521,7 @@ def apply_plan(
         if progress is not None:
             progress(name, done_count, total)
 
-    state_now = None if plan.owned_before is None else frozenset(plan.owned_before)
-    state_writes = 0
-
-    def write_state(names: frozenset[str], step: str) -> None:
-        nonlocal state_now, state_writes
-        data = encode_state(plan.team, plan.project, names)
-        md5_hex, md5_b64 = md5_pair(data)
-        try:
-            publisher.put(plan.state_key, data, md5_b64, md5_hex)
-        except PublishError as exc:
-            raise PublishError(f"{step}: {exc.message}", key=plan.state_key) from exc
-        state_now = names
-        state_writes += 1
-
-    # 1. claim every name we are about to write before writing it
-    built = frozenset(plan.owned_after)
-    owned_before = frozenset(plan.owned_before or ())
-    if any(u.name not in owned_before for u in plan.uploads):
-        write_state(
-            owned_before | built,
-            f"recording ownership before uploading to {where} failed; "
-            "nothing was uploaded or deleted",
-        )
-
-    # 2. upload
+    # 1. upload (every name was claimed when the lease was taken)
     def upload(name: str) -> None:
         data = files[name]
         md5_hex, md5_b64 = md5_pair(data)
@@ -507,7 +541,7 @@ def apply_plan(
             + "Run the push again: it skips what is already there and converges."
         )
 
-    # 3. verify what the bucket now holds for every built file
+    # 2. verify what the bucket now holds for every built file
     if plan.uploads:
         listing = publisher.list(plan.prefix)
         wrong = []
@@ -526,8 +560,12 @@ def apply_plan(
                 "MD5s and objinsync would re-download every file forever.",
                 key=plan.prefix,
             )
+    if checkpoint is not None:
+        checkpoint("uploaded")
 
-    # 4. delete what this project wrote before and no longer builds
+    # 3. delete what this project wrote before and no longer builds, if the lease is ours
+    lease.check(f"push to {where}: {len(uploaded)} uploads verified, nothing deleted")
+
     def delete(name: str) -> None:
         publisher.delete(plan.prefix + name)
 
@@ -545,14 +583,188 @@ def apply_plan(
             + "Run the push again to finish the deletions."
         )
 
-    # 5. record the final ownership
-    if state_now != built:
-        write_state(
-            built,
-            f"push to {where}: every file is published, but recording the state failed; "
-            "run the push again to record it",
-        )
-    return Applied(tuple(uploaded), tuple(deleted), state_writes)
+    # 4. record the final ownership and release the lease. A lease taken over from a push
+    # that may still be alive keeps owning what that push claimed and we did not delete,
+    # in case it still uploads it: the next push deletes it.
+    final = set(plan.owned_after)
+    if lease.inherited_live is not None:
+        final |= lease.inherited_live - set(deleted)
+    lease.release(
+        frozenset(final),
+        f"push to {where}: every file is published, but recording the state failed; "
+        "run the push again to record it",
+    )
+    return Applied(tuple(uploaded), tuple(deleted), lease.writes)
+
+
+# --------------------------------------------------------------------------- the lease
+
+#: Leases held by pushes running in this process: a lease of this process that is not here
+#: belongs to a push that ended without releasing it.
+_HELD: set[str] = set()
+_HELD_LOCK = threading.Lock()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_is_dead(lease: Lease) -> bool:
+    """True only when this machine can tell for sure that the holder is gone."""
+    if lease.host != socket.gethostname():
+        return False
+    if lease.pid == os.getpid():
+        with _HELD_LOCK:
+            return lease.id not in _HELD
+    return not _process_alive(lease.pid)
+
+
+@dataclass
+class HeldLease:
+    """A lease this push holds: the state ETag it wrote, and what it claimed."""
+
+    publisher: Publisher
+    target: Target
+    lease: Lease
+    etag: str
+    claimed: frozenset[str]
+    owned_before: frozenset[str] | None  # the state's names before this push claimed
+    #: names a taken-over push (maybe still alive elsewhere) had claimed, else None
+    inherited_live: frozenset[str] | None = None
+    writes: int = 1
+    released: bool = False
+
+    def _write(self, names: frozenset[str]) -> None:
+        data = encode_state(self.target.team, self.target.project, names)
+        md5_hex, md5_b64 = md5_pair(data)
+        key = self.target.state_key
+        try:
+            self.publisher.swap(key, data, md5_b64, md5_hex, self.etag)
+        except PushConflictError:
+            got = self.publisher.read(key)
+            if got is None or got[0] != data:  # not our own write answered twice
+                raise
+        self.writes += 1
+        self.released = True
+        _forget(self.lease)
+
+    def check(self, done: str) -> None:
+        """Raise unless the state still holds our lease: someone took it over."""
+        got = self.publisher.read(self.target.state_key)
+        if got is None or got[1] != self.etag:
+            self.released = True  # not ours to release any more
+            _forget(self.lease)
+            raise PushConflictError(
+                f"{done}: another push of {self.target.team}/{self.target.project} took over "
+                f"this push's lease (it held it longer than the lease time); the bucket may hold "
+                "files of both builds until that push finishes. Run the push again.",
+                key=self.target.state_key,
+            )
+
+    def release(self, names: frozenset[str], failed: str) -> None:
+        try:
+            self._write(names)
+        except PushConflictError as exc:
+            raise PushConflictError(
+                f"{failed}: another push took over this push's lease ({exc.message})",
+                key=self.target.state_key,
+            ) from exc
+        except PublishError as exc:
+            raise PublishError(f"{failed}: {exc.message}", key=self.target.state_key) from exc
+
+    def abandon(self) -> None:
+        """After a failure: release the lease, keeping the claim, so the next push need not
+        wait. Best effort: if this fails too, the next push sees the lease is dead."""
+        if self.released:
+            return
+        try:
+            self._write(self.claimed)
+        except PublishError:
+            pass
+        finally:
+            _forget(self.lease)
+
+
+def _forget(lease: Lease) -> None:
+    with _HELD_LOCK:
+        _HELD.discard(lease.id)
+
+
+def read_state(
+    publisher: Publisher, target: Target
+) -> tuple[frozenset[str] | None, Lease | None, str | None]:
+    """The owned names (None: no state object), the lease, and the state's ETag."""
+    got = publisher.read(target.state_key)
+    if got is None:
+        return None, None, None
+    names, lease = decode_state_doc(
+        got[0], key=target.state_key, team=target.team, project=target.project
+    )
+    return names, lease, got[1]
+
+
+def acquire_lease(
+    publisher: Publisher,
+    target: Target,
+    built: Iterable[str],
+    *,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HeldLease:
+    """Claim every built name and take the project's lease in one conditional write.
+
+    While another push holds the lease, wait: re-read until it is released, until this
+    machine sees its holder died, or until nobody changed it for ``lease_seconds`` (its push
+    died elsewhere). Losing the conditional write means another push got in first: re-read.
+    """
+    built_set = frozenset(built)
+    me = Lease.new()
+    with _HELD_LOCK:
+        _HELD.add(me.id)
+    first_seen: dict[str, float] = {}
+    tried: tuple[frozenset[str] | None, frozenset[str], frozenset[str] | None] | None = None
+    try:
+        while True:
+            owned, holder, etag = read_state(publisher, target)
+            inherited = None
+            if holder is not None and holder.id == me.id and tried is not None:
+                # our conditional write went through but its answer was lost, then retried
+                return HeldLease(publisher, target, me, etag or "", tried[1], tried[0], tried[2])
+            if holder is not None:
+                waited = clock() - first_seen.setdefault(etag or "", clock())
+                if not lease_is_dead(holder) and waited < lease_seconds:
+                    sleep(random.uniform(*LEASE_POLL_SECONDS))
+                    continue
+                if not lease_is_dead(holder):
+                    inherited = owned
+            claimed = (owned or frozenset()) | built_set
+            data = encode_state(target.team, target.project, claimed, me)
+            md5_hex, md5_b64 = md5_pair(data)
+            tried = (owned, claimed, inherited)
+            try:
+                new_etag = publisher.swap(target.state_key, data, md5_b64, md5_hex, etag)
+            except PushConflictError:
+                continue  # another push wrote the state first: look again
+            return HeldLease(publisher, target, me, new_etag, claimed, owned, inherited)
+    except PublishError as exc:
+        _forget(me)
+        if isinstance(exc, PushConflictError):
+            raise
+        raise PublishError(
+            f"recording ownership before uploading to {target.url} failed; "
+            f"nothing was uploaded or deleted: {exc.message}",
+            key=target.state_key,
+        ) from exc
+    except BaseException:
+        _forget(me)
+        raise
 
 
 # --------------------------------------------------------------------------- the facade
@@ -582,13 +794,19 @@ class PushResult:
         plan = self.plan
         head = "push plan (dry run, nothing changed)" if self.dry_run else "push"
         lines = [f"{head}: {plan.target}"]
-        width = max([len(a.name) for a in (*plan.uploads, *plan.deletions, *plan.foreign)] or [0])
-        for a in plan.uploads:
-            lines.append(f"  upload  {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
-        for a in plan.deletions:
-            lines.append(f"  delete  {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
-        for a in plan.foreign[:FOREIGN_LINES]:
-            lines.append(f"  keep    {a.name:<{width}}  {_size(a.size):>9}  {a.reason}")
+        # foreign names are anyone's keys: a newline or escape in one must not forge a line
+        shown = [
+            (verb, one_line(a.name), a)
+            for verb, actions in (
+                ("upload", plan.uploads),
+                ("delete", plan.deletions),
+                ("keep", plan.foreign[:FOREIGN_LINES]),
+            )
+            for a in actions
+        ]
+        width = max([len(name) for _, name, _ in shown] or [0])
+        for verb, name, a in shown:
+            lines.append(f"  {verb:<6}  {name:<{width}}  {_size(a.size):>9}  {a.reason}")
         if len(plan.foreign) > FOREIGN_LINES:
             lines.append(
                 f"  keep    ... and {len(plan.foreign) - FOREIGN_LINES} more foreign objects"
@@ -645,21 +863,56 @@ def run_push(
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: Progress | None = None,
     allow_empty: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    checkpoint: Checkpoint | None = None,
 ) -> PushResult:
     """List, read the state, plan, and (unless ``dry_run``) apply, through ``publisher``.
 
-    A build with no DAG files would delete every file the project owns: almost always a
-    broken build rather than a retired project, so it needs ``allow_empty``.
+    A push with nothing to change writes nothing and takes no lease (unless another push
+    holds one: then it waits and looks again). A build with no DAG files would delete every
+    file the project owns: almost always a broken build rather than a retired project, so it
+    needs ``allow_empty``. ``checkpoint(step)`` is called after "acquired" and "uploaded";
+    tests use it to interleave pushes.
     """
     remote = publisher.list(target.prefix)
-    owned = None
-    if target.state_key in remote:
-        data = publisher.get(target.state_key)
-        if data is not None:
-            owned = decode_state(
-                data, key=target.state_key, team=target.team, project=target.project
-            )
-    plan = plan_push(
+    owned, holder = None, None
+    if target.state_key in remote:  # no state object listed: no request for it
+        owned, holder, _etag = read_state(publisher, target)
+    plan = _plan(files, remote, owned, target)
+    if dry_run:
+        return PushResult(plan, dry_run=True)
+    _refuse_empty(plan, files, target, allow_empty)
+    if not plan.has_changes and holder is None:
+        return PushResult(plan, dry_run=False, applied=Applied())
+    lease = acquire_lease(publisher, target, files, lease_seconds=lease_seconds)
+    try:
+        publisher.sweep(target.prefix)
+        plan = _plan(files, publisher.list(target.prefix), lease.owned_before, target)
+        _refuse_empty(plan, files, target, allow_empty)
+        if checkpoint is not None:
+            checkpoint("acquired")
+        applied = apply_plan(
+            publisher,
+            plan,
+            files,
+            lease=lease,
+            max_workers=max_workers,
+            progress=progress,
+            checkpoint=checkpoint,
+        )
+    except BaseException:
+        lease.abandon()
+        raise
+    return PushResult(plan, dry_run=False, applied=applied)
+
+
+def _plan(
+    files: Mapping[str, bytes],
+    remote: Mapping[str, RemoteObject],
+    owned: frozenset[str] | None,
+    target: Target,
+) -> PushPlan:
+    return plan_push(
         files,
         remote,
         owned,
@@ -668,16 +921,17 @@ def run_push(
         project=target.project,
         target=target.url,
     )
-    if dry_run:
-        return PushResult(plan, dry_run=True)
+
+
+def _refuse_empty(
+    plan: PushPlan, files: Mapping[str, bytes], target: Target, allow_empty: bool
+) -> None:
     if not files and plan.deletions and not allow_empty:
         raise PublishError(
             f"the build holds no DAG files, so this push would delete all "
             f"{len(plan.deletions)} files the project owns under {target.url}; nothing was "
             "changed. Check the build, or pass --allow-empty if the project has no DAGs now."
         )
-    applied = apply_plan(publisher, plan, files, max_workers=max_workers, progress=progress)
-    return PushResult(plan, dry_run=False, applied=applied)
 
 
 def _pick(given: str | None, recorded: str | None, key: str, out_dir: Path) -> str:
@@ -704,6 +958,8 @@ def push(
     max_workers: int = DEFAULT_MAX_WORKERS,
     progress: Progress | None = None,
     allow_empty: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    checkpoint: Checkpoint | None = None,
 ) -> PushResult:
     """Push the files of a build folder to ``url`` (``s3://bucket/prefix/`` or ``file:///path/``).
 
@@ -724,4 +980,6 @@ def push(
         max_workers=max_workers,
         progress=progress,
         allow_empty=allow_empty,
+        lease_seconds=lease_seconds,
+        checkpoint=checkpoint,
     )

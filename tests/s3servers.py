@@ -339,10 +339,13 @@ class S3Proxy:
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
+
+                def record(status: int) -> None:
+                    proxy._record(Seen(self.command, bucket, key, parts.query, status, **wire))
+
                 if fault is not None and fault.mode == "corrupt":
                     body = bytes([body[0] ^ 1]) + body[1:] if body else b"x"
-                    status = self._forward(body, up, send=True)
-                    proxy._record(Seen(self.command, bucket, key, parts.query, status, **wire))
+                    self._forward(body, up, send=True, record=record)
                     return
                 if fault is not None:
                     payload = (
@@ -356,10 +359,11 @@ class S3Proxy:
                     self.wfile.write(payload)
                     proxy._record(Seen(self.command, bucket, key, parts.query, 500, **wire))
                     return
-                status = self._forward(body, up, send=True)
-                proxy._record(Seen(self.command, bucket, key, parts.query, status, **wire))
+                self._forward(body, up, send=True, record=record)
 
-            def _forward(self, body: bytes, up, *, send: bool) -> int:
+            def _forward(self, body: bytes, up, *, send: bool, record=None) -> int:
+                """Forward the request; ``record(status)`` runs before the client gets the
+                answer, so a test never looks at the counts before a request is in them."""
                 conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
                 try:
                     headers = {
@@ -370,6 +374,8 @@ class S3Proxy:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    if record is not None:
+                        record(resp.status)
                     if not send:
                         return resp.status
                     self.send_response(resp.status, resp.reason)

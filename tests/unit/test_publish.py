@@ -372,12 +372,13 @@ def test_first_push_claims_then_uploads_then_verifies(builds: Builds):
     pub = MemoryPublisher()
     files = builds.files(builds.build(SHOP_BASE))
     result = mem_push(pub, files)
-    assert [op for op, _ in pub.calls][:2] == ["list", "put"]  # no state listed: no get
-    assert pub.calls[1] == ("put", STATE)  # ownership recorded before any DAG file
-    assert pub.calls[-1][0] == "list"  # verification
+    assert [op for op, _ in pub.calls][:4] == ["list", "get", "put", "list"]
+    assert pub.calls[2] == ("put", STATE)  # ownership (and the lease) before any DAG file
+    assert pub.calls[-3][0] == "list"  # verification
+    assert pub.calls[-1] == ("put", STATE)  # the lease released
     assert sorted(result.applied.uploaded) == sorted(files)
     assert dag_files(pub) == files and owned(pub) == set(files)
-    assert result.applied.state_writes == 1
+    assert result.applied.state_writes == 2
 
 
 def test_rebuild_scenario_counts(builds: Builds):
@@ -391,11 +392,12 @@ def test_rebuild_scenario_counts(builds: Builds):
 
     pub.calls.clear()
     mem_push(pub, builds.files(builds.build(SHOP_ONE_MODEL_CHANGED)))
-    assert writes(pub) == [("put", "shop__orders.py")]
+    lease = ("put", ".dagfactory/state.json")  # taken, and released, around every change
+    assert writes(pub) == [lease, ("put", "shop__orders.py"), lease]
 
     pub.calls.clear()
     mem_push(pub, builds.files(builds.build(SHOP_GROUP_REMOVED)))
-    assert writes(pub) == [("delete", "shop__marketing.py"), ("put", ".dagfactory/state.json")]
+    assert writes(pub) == [lease, ("delete", "shop__marketing.py"), lease]
     assert owned(pub) == {f"shop__{g}.py" for g in SHOP_GROUP_REMOVED}
 
 
@@ -512,7 +514,7 @@ def test_failed_delete_reports_and_rerun_finishes(builds: Builds):
 def test_failed_final_state_write_reports_and_rerun_records(builds: Builds):
     pub = MemoryPublisher()
     mem_push(pub, builds.files(builds.build(SHOP_BASE)))
-    pub.fault = fail_on("put", 1, key_suffix="state.json")
+    pub.fault = fail_on("put", 2, key_suffix="state.json")  # 1 takes the lease, 2 releases it
     smaller = builds.files(builds.build({"orders": 1}))
     with pytest.raises(PublishError, match="every file is published, but recording the state"):
         mem_push(pub, smaller)

@@ -73,9 +73,8 @@ def test_push_counts_at_the_server_and_file_url_agrees(
     assert [a.name for a in first.plan.uploads] == sorted(files["base"])
     dag_files = [n for n in files["base"] if n.endswith(".py")]  # and the build summary
     assert put_keys(s3_backend, ".py") == sorted(prefix + n for n in dag_files)
-    assert put_keys(s3_backend) == sorted(
-        [*(prefix + n for n in files["base"]), prefix + ".dagfactory/state.json"]
-    )
+    state = prefix + ".dagfactory/state.json"  # the lease taken and released (#13)
+    assert put_keys(s3_backend) == sorted([*(prefix + n for n in files["base"]), state, state])
     assert s3_backend.proxy.count("DELETE") == 0
     assert_single_part_with_content_md5(s3_backend)
     stored = s3_backend.snapshot(bucket, prefix)
@@ -100,8 +99,8 @@ def test_push_counts_at_the_server_and_file_url_agrees(
     assert len(changed) == 1  # the sample manifest edit touches one group's DAG
     s3_backend.proxy.reset()
     one = push(outs["one_model_changed"], url, endpoint_url=s3_backend.endpoint_url)
-    assert s3_backend.proxy.count("PUT") == 1
-    assert put_keys(s3_backend) == [prefix + changed[0]]
+    assert s3_backend.proxy.count("PUT") == 3
+    assert put_keys(s3_backend) == sorted([prefix + changed[0], state, state])
     assert s3_backend.proxy.count("DELETE") == 0
     assert summary(push(outs["one_model_changed"], file_url)) == summary(one)
 
