@@ -57,7 +57,26 @@ def check_schedule(schedule: str) -> str:
             f"{schedule!r} is not a cron schedule: expected five fields "
             "(minute hour day-of-month month day-of-week) or a preset such as @daily"
         )
-    return " ".join(fields)
+    expression = " ".join(fields)
+    _check_with_croniter(expression, schedule)
+    return expression
+
+
+def _check_with_croniter(expression: str, schedule: str) -> None:
+    """Ranges, steps and names as Airflow checks them: with croniter, Airflow's own cron
+    library (``airflow.timetables._cron``). One next run is computed too, because a date
+    that never comes (``0 0 31 2 *``) passes croniter's parser and fails the scheduler."""
+    import datetime
+
+    from croniter import CroniterBadDateError, CroniterError, croniter
+
+    try:
+        croniter(expression, datetime.datetime(2024, 1, 1)).get_next(datetime.datetime)
+    except (CroniterError, ValueError) as exc:
+        reason = str(exc).replace(f"[{expression}] ", "").replace("is not acceptable, ", "")
+        if isinstance(exc, CroniterBadDateError):
+            reason = "no date ever matches it"
+        raise ScheduleError(f"{schedule!r} is not a valid cron schedule ({reason})") from None
 
 
 def cron_expression(schedule: str) -> str:

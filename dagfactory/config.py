@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from dagfactory import airflow_rules
 from dagfactory.errors import ConfigError, did_you_mean
 
 __all__ = [
     "CONFIG_FILE_NAME",
     "TASK_SETTING_CHECKS",
     "CeleryConfig",
+    "CheckConfig",
     "Config",
     "DagDefaults",
     "DbtConfig",
@@ -115,14 +117,34 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+_MAX_DB_INT = airflow_rules.MAX_DB_INT
+_MAX_SECONDS = airflow_rules.MAX_DURATION_SECONDS
+_MAX_NAME = airflow_rules.MAX_NAME_COLUMN
+
 #: Task settings (``task_defaults.<key>`` and per node ``meta.dagfactory.<key>``) and the
 #: check each value must pass: key -> (check, what is expected).
 TASK_SETTING_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "retries": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
-    "retry_delay_seconds": (lambda v: _is_number(v) and v >= 0, "a non-negative number"),
-    "execution_timeout_seconds": (lambda v: _is_number(v) and v > 0, "a positive number"),
-    "pool": (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string"),
-    "pool_slots": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    # upper bounds: what Airflow can store and add to a date (dagfactory/airflow_rules.py)
+    "retries": (
+        lambda v: _is_int(v) and 0 <= v <= _MAX_DB_INT,
+        f"a non-negative integer up to {_MAX_DB_INT:,}",
+    ),
+    "retry_delay_seconds": (
+        lambda v: _is_number(v) and 0 <= v <= _MAX_SECONDS,
+        f"a non-negative number up to {_MAX_SECONDS:,} (100 years)",
+    ),
+    "execution_timeout_seconds": (
+        lambda v: _is_number(v) and 0 < v <= _MAX_SECONDS,
+        f"a positive number up to {_MAX_SECONDS:,} (100 years)",
+    ),
+    "pool": (
+        lambda v: isinstance(v, str) and v.strip() != "" and len(v) <= _MAX_NAME,
+        f"a non-empty string of at most {_MAX_NAME} characters",
+    ),
+    "pool_slots": (
+        lambda v: _is_int(v) and 1 <= v <= _MAX_DB_INT,
+        f"a positive integer up to {_MAX_DB_INT:,}",
+    ),
 }
 
 
@@ -185,6 +207,35 @@ class GroupConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """Policies ``dagfactory check`` enforces on generated files (docs/check.md)."""
+
+    require_owner: bool = False  # every DAG names an owner other than Airflow's "airflow"
+    required_tags: tuple[str, ...] = ()  # every DAG carries each of these tags
+    team_prefix: bool = True  # every dag_id starts with "<team>__"
+    #: regular expressions every queue / executor / pod namespace / pod image must match
+    queues: str | None = None
+    executors: str | None = None
+    namespaces: str | None = None
+    images: str | None = None
+    max_tasks: int | None = None  # tasks per DAG
+    max_schedule_assets: int | None = None  # assets a DAG is scheduled on
+    min_retries: int | None = None  # every task retries at least this often
+    #: a file that takes longer to import in Airflow is a violation (0: never)
+    parse_budget_seconds: float = 2.0
+
+    def __post_init__(self) -> None:
+        for key in ("queues", "executors", "namespaces", "images"):
+            pattern = getattr(self, key)
+            if pattern is None:
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"not a regular expression: {exc}", key=f"check.{key}") from None
+
+
+@dataclass(frozen=True)
 class Config:
     team: str | None = None  # default: the dbt project name
     project: str | None = None  # default: the dbt project name from the manifest
@@ -199,6 +250,7 @@ class Config:
     task_defaults: TaskDefaults = field(default_factory=TaskDefaults)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     groups: Mapping[str, GroupConfig] = _frozen_dict()
+    check: CheckConfig = field(default_factory=CheckConfig)  # ``dagfactory check`` policies
     #: folder the config file was read from; relative paths in it resolve against this folder
     base_dir: str | None = field(default=None, metadata={"internal": True})
 
@@ -362,6 +414,7 @@ def _validate(config: Config) -> None:
             f"{config.dag_defaults.start_date!r} is not an ISO date (YYYY-MM-DD)",
             key="dag_defaults.start_date",
         ) from None
+    airflow_rules.check_config(config)  # values Airflow itself would reject
     _validate_for_plan(config)
 
 

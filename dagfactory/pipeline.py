@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dagfactory import airflow_rules
 from dagfactory.buildfolder import replace_folder
 from dagfactory.config import Config
 from dagfactory.costs import BuildWarning, build_warnings, estimate_parse_seconds
@@ -99,6 +100,7 @@ def generate(
     grouping = group_units(graph, manifest, config)
     routes = route_units(graph, manifest, config, run_times)
     dags = assemble(graph, grouping, routes, manifest, config)
+    airflow_rules.check_dags(dags, config)  # ids, asset URIs: what Airflow would reject
     plans = plan_dags(dags, config)  # every operator keyword decided here
     files = render_dags(plans, config.airflow_version, template_dir)  # laid out, no Config
     warnings = build_warnings(dags, config, grouping.strategy)

@@ -45,9 +45,14 @@ def _quote(text: str) -> str:
     return text if _URI_SAFE.fullmatch(text) else quote(text, safe="")
 
 
-def asset_uri(project: str, unique_id: str) -> str:
-    """A stable, provider-free URI for the data a dbt node produces."""
-    return f"x-dbt://{_quote(project)}/{_quote(unique_id)}"
+def asset_uri(team: str, project: str, unique_id: str) -> str:
+    """A stable, provider-free URI for the data a dbt node produces.
+
+    Team and project are both in it: two teams (or two projects of one team) never share
+    an asset, so one team's run never triggers another team's DAGs by accident. Depending on
+    another team's model is deliberate: schedule on its URI (docs/check.md#identity).
+    """
+    return f"x-dbt://{_quote(team)}/{_quote(project)}/{_quote(unique_id)}"
 
 
 @dataclass(frozen=True)
@@ -268,7 +273,7 @@ def assemble(
 ) -> tuple[DagSpec, ...]:
     project = config.project or manifest.project_name
     team = config.team or sanitize_id(project)
-    team_id = sanitize_id(team)
+    team_id = team  # as written: airflow_rules.team_problem keeps <team>__ unambiguous
     _check_configured_groups(grouping, config)
     run = dbt_run(manifest, config)
     dag_ids: dict[str, str] = {}
@@ -327,7 +332,7 @@ def assemble(
                 if group_of[parent] == group:
                     upstream.append(task_ids[parent])
                     continue
-                inlets.append(asset_uri(project, parent))
+                inlets.append(asset_uri(team, project, parent))
                 if config.cross_dag == "sensors":
                     if parent not in sensors:
                         sensors[parent] = _sensor(
@@ -353,7 +358,7 @@ def assemble(
                     route=routes[unit_id],
                     upstream=tuple(sorted(upstream)),
                     inlets=tuple(sorted(inlets)),
-                    outlets=(asset_uri(project, unit_id),) if unit_id in produced else (),
+                    outlets=(asset_uri(team, project, unit_id),) if unit_id in produced else (),
                     doc=node.description,
                     settings=node.settings,
                     wait_for=tuple(sorted(set(wait_for))),

@@ -25,8 +25,10 @@ def test_ids_keep_letters_digits_and_underscores(text, expected):
 
 
 def test_asset_uris_do_not_depend_on_a_provider_and_quote_odd_characters():
-    assert asset_uri("shop", "model.shop.fct_orders") == "x-dbt://shop/model.shop.fct_orders"
-    assert asset_uri("shop", "model.shop.spaced model") == "x-dbt://shop/model.shop.spaced%20model"
+    uri = asset_uri("core", "shop", "model.shop.fct_orders")
+    assert uri == "x-dbt://core/shop/model.shop.fct_orders"
+    spaced = asset_uri("core", "shop", "model.shop.spaced model")
+    assert spaced == "x-dbt://core/shop/model.shop.spaced%20model"
 
 
 def _config(**overrides):
