@@ -150,6 +150,13 @@ def _push_options(command: Any) -> Any:
     command = click.option("--dry-run", is_flag=True, help="Print the push plan, change nothing.")(
         command
     )
+    command = click.option(
+        "--lease-seconds",
+        type=click.FloatRange(min=0.1),
+        default=300.0,
+        show_default=True,
+        help="Take over another push's lease once it has not changed for this long.",
+    )(command)
     return click.option("--endpoint-url", help="S3 endpoint (e.g. a local S3 server).")(command)
 
 

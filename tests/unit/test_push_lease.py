@@ -158,3 +158,25 @@ def test_foreign_keys_are_listed_on_one_line_each():
     assert len(text.splitlines()) == 6  # header, upload, keep, keep, summary, first push
     assert not any(line.startswith("error") for line in text.splitlines())
     assert "x\\nerror: forged.py" in text and "\x1b" not in text and "\x07" not in text
+
+
+def test_the_command_line_lease_time_defaults_to_the_library_one_and_reaches_the_push(
+    tmp_path: Path,
+):
+    from click.testing import CliRunner
+    from s3servers import Builds
+
+    from dagfactory.cli import cli
+    from dagfactory.publish import DEFAULT_LEASE_SECONDS
+
+    params = {p.name: p for p in cli.commands["push"].params}
+    assert params["lease_seconds"].default == DEFAULT_LEASE_SECONDS
+    state = tmp_path / "bucket" / "team-a" / "shop" / ".dagfactory" / "state.json"
+    state.parent.mkdir(parents=True)
+    holder = Lease("elsewhere", "another-host", 1, "2026-12-01T00:00:00Z")
+    state.write_bytes(encode_state("team-a", "shop", [], holder))
+    out = Builds(tmp_path / "builds").build({"orders": 1})
+    url = (tmp_path / "bucket").as_uri() + "/"
+    result = CliRunner().invoke(cli, ["push", str(out), url, "--lease-seconds", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert "done: 1 uploaded" in result.output
