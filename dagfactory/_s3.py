@@ -142,7 +142,8 @@ class S3Publisher:
                 "PreconditionFailed",
                 "ConditionalRequestConflict",
             )
-            if condition and (lost or ("IfMatch" in condition and status == 404)):
+            gone = "IfMatch" in condition and err.get("Code") in ("NoSuchKey", "404")
+            if condition and (lost or gone):
                 raise PushConflictError(
                     f"conditional write of s3://{self.bucket}/{key} lost: {_describe(exc)}",
                     key=key,

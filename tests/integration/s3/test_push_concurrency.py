@@ -17,7 +17,7 @@ import pytest
 from s3servers import Builds, S3Backend
 
 from dagfactory.errors import PushConflictError
-from dagfactory.publish import decode_state_doc, push
+from dagfactory.publish import decode_state_doc, md5_pair, push
 
 pytestmark = pytest.mark.s3server
 
@@ -36,6 +36,25 @@ def dag_files(backend: S3Backend, bucket: str) -> dict[str, bytes]:
 def state_of(backend: S3Backend, bucket: str):
     data = backend.snapshot(bucket, STATE)[STATE]
     return decode_state_doc(data, key=STATE, team="team-a", project="shop")
+
+
+def test_the_servers_write_the_state_only_over_the_etag_it_was_read_with(s3_backend: S3Backend):
+    """What docs/push.md's table says: a lost condition is a PushConflictError, not a write."""
+    from dagfactory._s3 import S3Publisher
+
+    pub = S3Publisher(s3_backend.new_bucket(), endpoint_url=s3_backend.endpoint_url)
+    one, two = b'{"n": 1}', b'{"n": 2}'
+    md5s = {data: md5_pair(data) for data in (one, two)}
+    with pytest.raises(PushConflictError):  # If-Match on a key that does not exist
+        pub.swap(STATE, one, md5s[one][1], md5s[one][0], '"0123456789abcdef0123456789abcdef"')
+    etag = pub.swap(STATE, one, md5s[one][1], md5s[one][0], None)
+    with pytest.raises(PushConflictError):  # If-None-Match: * on a key that exists
+        pub.swap(STATE, two, md5s[two][1], md5s[two][0], None)
+    assert pub.read(STATE) == (one, etag)
+    newer = pub.swap(STATE, two, md5s[two][1], md5s[two][0], etag)
+    with pytest.raises(PushConflictError):  # If-Match with the ETag before that write
+        pub.swap(STATE, one, md5s[one][1], md5s[one][0], etag)
+    assert pub.read(STATE) == (two, newer)
 
 
 class Paused:
