@@ -204,6 +204,8 @@ class GroupConfig:
     #: cron or preset; must agree with any ``meta.dagfactory.schedule`` of the group's nodes
     schedule: str | None = None
     tags: tuple[str, ...] = ()
+    #: ``{task: {on_failure: [...]}, dag: {...}}`` (dagfactory/notifications.py)
+    notifications: Mapping[str, Any] = _frozen_dict()
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ class Config:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     groups: Mapping[str, GroupConfig] = _frozen_dict()
     check: CheckConfig = field(default_factory=CheckConfig)  # ``dagfactory check`` policies
+    #: notifier classes called on failure/retry/success (dagfactory/notifications.py)
+    notifications: Mapping[str, Any] = _frozen_dict()
     #: folder the config file was read from; relative paths in it resolve against this folder
     base_dir: str | None = field(default=None, metadata={"internal": True})
 
@@ -425,6 +429,7 @@ def _validate_for_plan(config: Config) -> None:
     from dagfactory._pysrc import literal
 
     _k8s.pod_policy(config.routing.kubernetes)
+    _check_notifications(config)
     schedules = [("dag_defaults.schedule", config.dag_defaults.schedule)]
     schedules += [(f"groups.{name}.schedule", g.schedule) for name, g in config.groups.items()]
     for key, schedule in schedules:
@@ -440,6 +445,21 @@ def _validate_for_plan(config: Config) -> None:
             raise ConfigError(
                 f"cannot be written into a DAG file: {exc}", key=f"dag_defaults.default_args.{name}"
             ) from None
+
+
+def _check_notifications(config: Config) -> None:
+    """The notifiers of the global and group sections: shape, literals, allow-list."""
+    from dagfactory import notifications
+
+    try:
+        allowed = notifications.parse_notifications(config.notifications).allowed_modules
+        for name, group in config.groups.items():
+            key = f"groups.{name}.notifications"
+            task, dag = notifications.parse_group(group.notifications, key)
+            notifications.check_allowed(task, allowed, f"{key}.task")
+            notifications.check_allowed(dag, allowed, f"{key}.dag")
+    except notifications.NotifierError as exc:
+        raise ConfigError(exc.message, key=exc.key) from None
 
 
 def find_config_file(manifest_path: str | Path) -> Path | None:

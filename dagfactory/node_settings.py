@@ -25,7 +25,7 @@ RUNNERS = ("celery", "kubernetes")
 #: the task settings a node may set, overriding ``task_defaults`` (same checks)
 TASK_SETTING_KEYS = tuple(TASK_SETTING_CHECKS)
 #: every key ``meta.dagfactory`` may hold
-KEYS = ("runner", "size", "pod", "schedule", *TASK_SETTING_KEYS)
+KEYS = ("runner", "size", "pod", "schedule", "notifications", *TASK_SETTING_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,9 @@ class NodeSettings:
     execution_timeout_seconds: float | None = None
     pool: str | None = None
     pool_slots: int | None = None
+    #: task-level notifier events (dagfactory/notifications.py), checked for shape here and
+    #: against the config's allow-list in the plan stage
+    notifications: Any = None
 
     @property
     def has_task_settings(self) -> bool:
@@ -80,6 +83,17 @@ def parse_node_settings(raw: Any, *, path: str, unique_id: str) -> NodeSettings 
             try:
                 value = _k8s.normalize_pod(value, "meta.dagfactory.pod", escape=True)
             except _k8s.PodSettingsError as exc:
+                raise ManifestError(
+                    exc.message, path=path, unique_id=unique_id, key=exc.key
+                ) from None
+        elif key == "notifications":
+            from dagfactory import notifications
+
+            try:
+                value = notifications.parse_events(
+                    value, notifications.TASK_EVENTS, "meta.dagfactory.notifications"
+                )
+            except notifications.NotifierError as exc:
                 raise ManifestError(
                     exc.message, path=path, unique_id=unique_id, key=exc.key
                 ) from None

@@ -25,16 +25,16 @@ import datetime as dt
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from dagfactory import _k8s
+from dagfactory import _k8s, notifications
 from dagfactory._pysrc import Call, Concat, Raw, jinja_escape
 from dagfactory.config import Config, DbtConfig, TaskDefaults
-from dagfactory.errors import ConfigError, RoutingError
+from dagfactory.errors import ConfigError, ManifestError, RoutingError
 from dagfactory.node_settings import NodeSettings
 from dagfactory.specs import DagSpec, DbtRun, SensorSpec, TaskSpec
 
@@ -80,6 +80,8 @@ class DagPlan:
     tasks: tuple[OperatorCall, ...]
     #: module constants (name, text) the tasks' ``Raw`` references point at
     constants: tuple[tuple[str, str], ...] = ()
+    #: (module, name) imports beyond the Airflow name table: the notifier classes
+    imports: tuple[tuple[str, str], ...] = ()
 
 
 # --- dbt command lines -------------------------------------------------------------------
@@ -420,11 +422,81 @@ def _dag_kwargs(spec: DagSpec, config: Config) -> tuple[tuple[str, Any], ...]:
     return tuple(kwargs)
 
 
+# --- notifications -------------------------------------------------------------------------
+
+#: event -> the keyword the operator and the DAG take it as
+_CALLBACK_KEYWORDS = {
+    "on_failure": "on_failure_callback",
+    "on_retry": "on_retry_callback",
+    "on_success": "on_success_callback",
+}
+
+
+def _callback_kwargs(events: notifications.Events) -> list[tuple[str, Any]]:
+    """``on_<event>_callback=[Notifier(...), ...]`` for each event that has notifiers."""
+    return [
+        (_CALLBACK_KEYWORDS[event], [Call(n.name, (), n.kwargs) for n in notifiers])
+        for event, notifiers in events
+        if notifiers
+    ]
+
+
+def plan_notifications(
+    spec: DagSpec, tasks: tuple[OperatorCall, ...], config: Config
+) -> tuple[tuple[OperatorCall, ...], list[tuple[str, Any]], tuple[tuple[str, str], ...]]:
+    """The notifier callbacks of one file: (tasks with theirs, the DAG's, the imports).
+
+    Per event, a node's ``meta.dagfactory.notifications`` beats the group's ``task``
+    section, which beats the global one; the DAG's come from the group's ``dag`` section,
+    else the global one (precedence and allow-list: ``dagfactory/notifications.py``).
+    Sensors get none: they wait, the dbt tasks do the work someone must hear about.
+    """
+    top = notifications.parse_notifications(config.notifications)
+    group = config.groups.get(spec.group)
+    group_task, group_dag = notifications.parse_group(
+        group.notifications if group is not None else None, f"groups.{spec.group}.notifications"
+    )
+    own_of = {
+        task.task_id: getattr(task.settings, "notifications", None) or () for task in spec.tasks
+    }
+    uid_of = {task.task_id: task.unique_ids[0] for task in spec.tasks}
+    used: dict[str, str] = {}
+
+    def imported(events: notifications.Events) -> None:
+        for _, notifiers in events:
+            for notifier in notifiers:
+                if used.setdefault(notifier.name, notifier.module) != notifier.module:
+                    raise ConfigError(
+                        f"two notifier classes named {notifier.name} "
+                        f"({used[notifier.name]}, {notifier.module}) in one DAG file",
+                        group=spec.group,
+                        key="notifications",
+                    )
+
+    planned = []
+    for call in tasks:
+        own = own_of.get(call.task_id, ())
+        try:
+            notifications.check_allowed(own, top.allowed_modules, "meta.dagfactory.notifications")
+        except notifications.NotifierError as exc:
+            raise ManifestError(exc.message, unique_id=uid_of[call.task_id], key=exc.key) from None
+        events = notifications.merge(top.task, group_task, own)
+        imported(events)
+        if events:
+            call = replace(call, kwargs=(*call.kwargs, *_callback_kwargs(events)))
+        planned.append(call)
+    dag_events = notifications.merge(top.dag, group_dag)
+    imported(dag_events)
+    imports = tuple(sorted((module, name) for name, module in used.items()))
+    return tuple(planned), _callback_kwargs(dag_events), imports
+
+
 def plan_dag(spec: DagSpec, config: Config) -> DagPlan:
     """One file's plan: its DAG keywords, its sensors and its tasks, every value decided."""
     shared = _FileShared.of(spec, config)
     sensors = tuple(_sensor_call(sensor, config.task_defaults) for sensor in spec.sensors)
     tasks = tuple(_task_call(task, shared, config) for task in spec.tasks)
+    tasks, dag_callbacks, imports = plan_notifications(spec, tasks, config)
     constants: tuple[tuple[str, str], ...] = ()
     if any(task.operator == BASH for task in tasks):
         named = ((SETUP_NAME, shared.setup), (FLAGS_NAME, shared.flags))
@@ -433,10 +505,11 @@ def plan_dag(spec: DagSpec, config: Config) -> DagPlan:
         dag_id=spec.dag_id,
         file_name=spec.file_name,
         group=spec.group,
-        dag_kwargs=_dag_kwargs(spec, config),
+        dag_kwargs=(*_dag_kwargs(spec, config), *dag_callbacks),
         sensors=sensors,
         tasks=tasks,
         constants=constants,
+        imports=imports,
     )
 
 

@@ -158,6 +158,7 @@ def render_dag(
     dag_source = _localized(dag_kwargs, version, used, calls)
     imports = {_airflow_api.locate(symbol, version) for symbol in used | operators}
     imports.update(_airflow_api.helper_imports(calls))
+    imports.update(plan.imports)  # notifier classes (plan.plan_notifications)
     constants = [(name, literal(text)) for name, text in plan.constants]
     # One set_upstream call per task, not one `>>` per edge: Airflow re-hashes the DAG (and
     # every schedule asset) on each call, so calls, not edges, drive parse time.
