@@ -373,15 +373,13 @@ def find_airflow_python(given: str | None = None) -> tuple[str | None, str]:
     asked of the import system (``find_spec``), or of the given interpreter.
     """
     if given:
-        probe = subprocess.run(
-            [
-                given,
-                "-c",
-                "import importlib.util,sys; "
-                "sys.exit(0 if importlib.util.find_spec('airflow') else 3)",
-            ],
-            capture_output=True,
+        asks = (
+            "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('airflow') else 3)"
         )
+        try:
+            probe = subprocess.run([given, "-c", asks], capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ConfigError(f"cannot run {given}: {exc}", key="airflow_python") from exc
         if probe.returncode == 0:
             return given, ""
         return None, f"Airflow is not importable by {given}"
@@ -659,7 +657,8 @@ def format_text(report: CheckReport) -> str:
         )
     else:
         lines.append(f"static checks only: {report.not_loaded}")
-    verdict = "ok" if report.ok else f"{len(report.findings)} problems"
+    count = len(report.findings)
+    verdict = "ok" if report.ok else f"{count} problem{'s' if count != 1 else ''}"
     lines.append(f"{verdict}: {len(report.files)} files checked in {report.folder}")
     return "\n".join(lines)
 

@@ -46,4 +46,4 @@ def test_github_output_warns_when_the_files_were_not_loaded():
 def test_text_keeps_one_line_per_finding_even_with_a_newline_in_the_message():
     out = format_text(_report(Finding("a.py", 3, "import-error", "bad\nline")))
     assert out.splitlines()[0] == "build/a.py:3: import-error: bad\\nline"
-    assert out.splitlines()[-1] == "1 problems: 1 files checked in build"
+    assert out.splitlines()[-1] == "1 problem: 1 files checked in build"

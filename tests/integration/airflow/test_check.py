@@ -182,8 +182,9 @@ def test_a_clean_build_passes_and_says_it_was_loaded(tmp_path, shop_manifest):
         (["{tmp}"], r"no DAG files \(\*\.py\) to check"),
         (["{tmp}", "--policy", "{tmp}/nope.yml"], r"nope\.yml: cannot read config file"),
         (["{tmp}", "--format", "xml"], r"Invalid value for '--format'"),
+        (["{tmp}/x.py", "--airflow-python", "{tmp}/no-python"], r"not a folder"),
     ],
-    ids=["no folder", "no files", "no policy file", "unknown format"],
+    ids=["no folder", "no files", "no policy file", "unknown format", "file, not folder"],
 )
 def test_bad_input_exits_2(tmp_path, args, message):
     result = CliRunner().invoke(cli, ["check", *[a.replace("{tmp}", str(tmp_path)) for a in args]])
@@ -324,3 +325,41 @@ def test_two_teams_sharing_a_project_name_trigger_only_their_own_dags(tmp_path, 
     }
     assert len(triggers) >= 10
     assert all(up.split("__")[0] == down.split("__")[0] for up, down in triggers)
+
+
+def test_against_a_file_bucket_finds_a_dag_id_another_project_pushed(tmp_path, shop_manifest):
+    """The same checks against ``file://`` as against S3: team core's ``shop`` is pushed, and
+    the same team's ``shop_v2`` would make the same five DAG ids."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    _build(
+        shop_manifest,
+        tmp_path / "shop",
+        "--team",
+        "core",
+        "--runner",
+        "celery",
+        "--push",
+        bucket.as_uri(),
+    )
+    before = sorted((p, p.read_bytes()) for p in bucket.rglob("*") if p.is_file())
+    out = tmp_path / "shop_v2"
+    _build(shop_manifest, out, "--team", "core", "--project", "shop_v2", "--runner", "celery")
+    result = CliRunner().invoke(
+        cli, ["check", str(out), "--against", bucket.as_uri(), "--no-load", "--format", "json"]
+    )
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert sorted(f["path"] for f in findings if f["rule"] == "bucket.collision") == [
+        f"core__{group}.py" for group in ("finance", "marketing", "sales", "seeds", "staging")
+    ]
+    assert sorted((p, p.read_bytes()) for p in bucket.rglob("*") if p.is_file()) == before
+
+
+def test_an_airflow_python_that_cannot_run_exits_2(checked, tmp_path):
+    missing = tmp_path / "no-python"
+    result = CliRunner().invoke(
+        cli, ["check", str(checked["out"]), "--airflow-python", str(missing)]
+    )
+    assert result.exit_code == 2
+    assert f"key 'airflow_python': cannot run {missing}" in result.stderr
