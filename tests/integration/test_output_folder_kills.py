@@ -102,10 +102,15 @@ def test_the_two_rename_fallback_is_whole_after_the_swap_too(tmp_path):
 
 
 @pytest.mark.airflow
+@pytest.mark.parametrize("syntax", ["glob", "regexp"])
 @pytest.mark.parametrize("step", ["files-half-written", "marker-written", "swapped"])
-def test_airflow_never_finds_a_staged_or_outgoing_build_beside_out(tmp_path, step):
-    """``--out`` inside a DAG folder: discovery lists only the files at ``--out``."""
+def test_airflow_never_finds_a_staged_or_outgoing_build_beside_out(
+    tmp_path, monkeypatch, step, syntax
+):
+    """``--out`` inside a DAG folder: discovery lists only the files at ``--out``, with
+    either ``[core] dag_ignore_file_syntax``."""
     pytest.importorskip("airflow")
+    monkeypatch.setenv("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX", syntax)
     from airflow.utils.file import list_py_file_paths
 
     dag_folder = tmp_path / "dags"
