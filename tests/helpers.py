@@ -207,3 +207,23 @@ def change_three_models(raw: dict[str, Any]) -> None:
         raw["child_map"].pop(uid, None)
     for children in raw["child_map"].values():
         children[:] = [c for c in children if c not in gone]
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+    """``dagfactory.cli.main(argv)`` in-process, as the console script runs it: the exit code
+    and stderr. main() pauses the GC for its own short process; pytest's is given it back."""
+    import gc
+
+    from dagfactory.cli import main
+
+    gc_was_enabled = gc.isenabled()
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        gc.unfreeze()
+        if gc_was_enabled:
+            gc.enable()
+    return code, capsys.readouterr().err

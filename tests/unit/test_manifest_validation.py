@@ -8,15 +8,14 @@ field, on one line, and nothing may be written.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_cli
 
-from dagfactory.cli import main as cli_main
 from dagfactory.manifest import MAX_META_DEPTH
 
 MODEL = "model.shop.fct_revenue"
@@ -119,17 +118,8 @@ def edited_manifest(tmp_path, shop_raw) -> Callable[..., Path]:
 
 
 def _build(capsys, manifest, out) -> tuple[int, str]:
-    gc_was_enabled = gc.isenabled()
-    try:
-        cli_main(["build", "--manifest", str(manifest), "--out", str(out), "--runner", "celery"])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    finally:
-        gc.unfreeze()  # main() pauses the GC for its own process, not for pytest's
-        if gc_was_enabled:
-            gc.enable()
-    return code, capsys.readouterr().err
+    argv = ["build", "--manifest", str(manifest), "--out", str(out), "--runner", "celery"]
+    return run_cli(argv, capsys)
 
 
 @pytest.mark.parametrize(("edit", "node", "field", "words"), CASES.values(), ids=CASES.keys())

@@ -7,7 +7,6 @@ exactly the listed files and never follows a symlink.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -15,10 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from dagfactory import buildfolder
 from dagfactory.buildfolder import BUILD_MARKER, read_build_folder, replace_folder
-from dagfactory.cli import main as cli_main
 from dagfactory.errors import ConfigError, ForeignOutputError
 
 FILES = {"shop__a.py": b"# dag a\n", "shop__b.py": b"# dag b\n", "shop__c.py": b"# dag c\n"}
@@ -208,18 +207,7 @@ def test_a_listed_file_edited_after_the_build_is_not_pushed(tmp_path):
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str]:
-    """``dagfactory.cli.main`` in-process: the exit code and stderr."""
-    gc_was_enabled = gc.isenabled()
-    try:
-        cli_main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    finally:
-        gc.unfreeze()  # main() freezes and pauses the GC for its process, not for pytest's
-        if gc_was_enabled:
-            gc.enable()
-    return code, capsys.readouterr().err
+    return run_cli(list(argv), capsys)
 
 
 def test_a_build_never_deletes_the_manifest_and_config_it_reads_from_out(

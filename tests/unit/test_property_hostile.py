@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import gc
 import json
 import re
 import tempfile
@@ -22,10 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from dagfactory.cli import main as cli_main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 KEEP = (
@@ -137,17 +135,8 @@ def configs(draw) -> dict[str, Any]:
 
 
 def _build(manifest: Path, config: Path, out: Path, capsys) -> tuple[int, str]:
-    gc_was_enabled = gc.isenabled()
-    try:
-        cli_main(["build", "--manifest", str(manifest), "--config", str(config), "--out", str(out)])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        gc.unfreeze()  # main() pauses the GC for its own process, not for pytest's
-        if gc_was_enabled:
-            gc.enable()
-    return code, capsys.readouterr().err
+    argv = ["build", "--manifest", str(manifest), "--config", str(config), "--out", str(out)]
+    return run_cli(argv, capsys)
 
 
 @pytest.fixture(scope="module")
