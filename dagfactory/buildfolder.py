@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -42,6 +41,11 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: builds into one folder are not serialised
+    fcntl = None  # type: ignore[assignment]
 
 from dagfactory._version import __version__
 from dagfactory.errors import ConfigError, ForeignOutputError, OutputError, one_line
@@ -309,7 +313,8 @@ class _ParentLock:
         self.fd = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
     def __enter__(self) -> _ParentLock:
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -331,13 +336,12 @@ def replace_folder(
     Refuses (:class:`ForeignOutputError`) a folder that is not a proven previous build; any
     other failure leaves the previous build in place.
     """
-    out = Path(out_dir).absolute()
+    out = Path(out_dir).resolve()  # a symlinked --out: its folder is the one replaced
     for name in files:
         if not _FILE_NAME.fullmatch(name):
             raise OutputError(f"refusing to write {one_line(repr(name))}: not a flat file name")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out = out.parent.resolve() / out.name
         lock = _ParentLock(out.parent)
     except OSError as exc:
         raise OutputError(

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,20 @@ def test_a_hand_written_dag_added_to_the_output_is_refused_not_deleted(
     assert "2 entries the previous build did not write: '.airflowignore', 'my_own_dag.py'" in err
     assert (tmp_path / "dags" / "my_own_dag.py").read_text() == "# hand-written\n"
     assert (tmp_path / "dags" / ".airflowignore").exists()
+
+
+def test_a_symlinked_out_replaces_the_folder_it_points_to(tmp_path):
+    real = _build(tmp_path / "real")
+    (tmp_path / "link").symlink_to(real)
+    _build(tmp_path / "link", {"shop__n.py": b"# n\n"})
+    assert (tmp_path / "link").is_symlink()
+    assert sorted(_content(real)) == [BUILD_MARKER, "shop__n.py"]
+
+
+def test_builds_into_one_out_at_once_take_turns(tmp_path):
+    """The parent's lock: a build never removes the staging folder of one still writing."""
+    out = _build(tmp_path / "dags")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: _build(out), range(20)))
+    assert [p.name for p in tmp_path.iterdir()] == ["dags"]
+    assert read_build_folder(out)[1] == FILES
