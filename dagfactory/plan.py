@@ -325,7 +325,7 @@ def _kubernetes_pod_call(task: TaskSpec, shared: _FileShared, config: Config) ->
     ]
     if kubernetes.kubernetes_conn_id:
         kwargs.append(("kubernetes_conn_id", kubernetes.kubernetes_conn_id))
-    kwargs += _k8s.pod_operator_kwargs(pod, config.dbt.env)
+    kwargs += _k8s.pod_operator_kwargs(pod, pod_env(config.dbt.env, pod, task.unique_ids[0]))
     kwargs += [
         ("on_finish_action", kubernetes.on_finish_action),
         ("get_logs", kubernetes.get_logs),
@@ -334,6 +334,36 @@ def _kubernetes_pod_call(task: TaskSpec, shared: _FileShared, config: Config) ->
         ("deferrable", kubernetes.deferrable),
     ]
     return POD, kwargs
+
+
+#: an Airflow template that reads a connection or a variable: ``{{ conn.warehouse.password }}``
+_READS_CREDENTIALS = re.compile(r"\{\{[^}]*?\b(?:conn|var)\s*\.")
+
+
+def pod_env(env: Mapping[str, str], pod: Mapping[str, Any], unique_id: str) -> dict[str, str]:
+    """``dbt.env`` for a KubernetesPodOperator: what reads a connection or variable stays out.
+
+    On Celery and the KubernetesExecutor the task renders ``env`` in the worker, so
+    ``{{ conn.x.password }}`` reaches dbt and nothing else. A pod operator would render it
+    into the pod spec (``env_vars``) in clear text, readable by anyone who can read pods. So
+    here such a value must come from a Kubernetes secret in the pod's ``secrets`` (an ``env``
+    secret whose ``deploy_target`` is the variable, or a whole secret as env-from); the
+    template is dropped, and a variable no secret provides is a build error.
+    """
+    targets = {s["deploy_target"] for s in pod.get("secrets") or () if s["deploy_type"] == "env"}
+    plain = {}
+    for name, value in env.items():
+        if not _READS_CREDENTIALS.search(str(value)):
+            plain[name] = value
+        elif name not in targets and None not in targets:  # None: a whole secret, env-from
+            raise ConfigError(
+                f"reads an Airflow connection or variable, which a pod would hold in clear "
+                f"text: give the pod a Kubernetes secret for it (routing.kubernetes.pod.secrets:"
+                f" {{deploy_type: env, deploy_target: {name}, secret: ..., key: ...}})",
+                unique_id=unique_id,
+                key=f"dbt.env.{name}",
+            )
+    return plain
 
 
 def _task_call(task: TaskSpec, shared: _FileShared, config: Config) -> OperatorCall:
