@@ -101,6 +101,26 @@ def test_the_two_rename_fallback_is_whole_after_the_swap_too(tmp_path):
     _assert_next_build_cleans_up(out)
 
 
+@pytest.mark.parametrize("step", ["files-half-written", "swapped"])
+def test_the_dagfactory_command_killed_mid_swap_leaves_a_whole_build(tmp_path, step):
+    """The same under ``python -m dagfactory build``: the CLI goes through the one swap."""
+    out = tmp_path / "dags"
+    shop = REPO / "sample_manifests" / "shop" / "manifest.json"
+    command = [sys.executable, "-m", "dagfactory", "build", "--manifest", str(shop)]
+    command += ["--out", str(out), "--runner", "celery"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([*command, "--team", "before"], env=env, check=True, capture_output=True)
+    killed = subprocess.run(
+        command, env={**env, "_DAGFACTORY_KILL_AT": step}, capture_output=True, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL
+    marker, files = read_build_folder(out)
+    assert marker.team == ("shop_team" if step == "swapped" else "before")
+    assert sorted(p.name for p in out.iterdir()) == sorted([*files, ".dagfactory-build.json"])
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["dags"]
+
+
 @pytest.mark.airflow
 @pytest.mark.parametrize("syntax", ["glob", "regexp"])
 @pytest.mark.parametrize("step", ["files-half-written", "marker-written", "swapped"])
