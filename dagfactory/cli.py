@@ -305,6 +305,8 @@ def _checked_build(manifest, out_dir, config, run_results, template_dir, push_op
 @click.option("--config", "config_path", help="dagfactory.yml (default: ./dagfactory.yml).")
 @click.option("--airflow-python", help="Interpreter with Airflow to load the files with.")
 @click.option("--no-load", is_flag=True, help="Skip loading the files with Airflow (says so).")
+@click.option("--team", help="Default: the team the build recorded, else the config's.")
+@click.option("--project", help="Default: the project the build recorded, else the config's.")
 @click.option("--endpoint-url", help="S3 endpoint for --against s3://... (read-only).")
 @click.option(
     "--format",
@@ -320,6 +322,8 @@ def check_command(
     config_path: str | None,
     airflow_python: str | None,
     no_load: bool,
+    team: str | None,
+    project: str | None,
     endpoint_url: str | None,
     fmt: str,
 ) -> None:
@@ -339,6 +343,8 @@ def check_command(
         endpoint_url=endpoint_url,
         airflow_python=airflow_python,
         load=not no_load,
+        team=team,
+        project=project,
     )
     if not report.airflow:
         _echo(f"warning: static checks only: {report.not_loaded}", err=True)

@@ -1,8 +1,9 @@
 """`dagfactory check` on a folder with a problem of each kind, with real Airflow 3.3 and without.
 
-The folder is a real build of the shop sample plus three files written the way mistakes
-happen: one cut short (a syntax error), one copied (a duplicate DAG id) and one written by hand
-(an executor Airflow does not run, a DAG id outside the team's prefix). A policy file then
+The folder is a real build of the shop sample plus four files written the way mistakes
+happen: one cut short (a syntax error), one copied (a duplicate DAG id), one written by hand
+(an executor Airflow does not run, a DAG id outside the team's prefix) and one whose tasks
+depend on each other in a circle (a cycle, found by Airflow). A policy file then
 asks for more than the build gives, so each policy rule finds something. Every finding must
 name its file and the line holding the value at fault, in all three output formats.
 """
@@ -57,6 +58,17 @@ from airflow.sdk import DAG
 with DAG(dag_id="rogue", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
     EmptyOperator(task_id="t", executor="LocalExecutor")
 """
+CYCLIC = """\
+import datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+with DAG(dag_id="shop_team__cyclic", schedule=None, start_date=datetime.datetime(2024, 1, 1)) as dag:
+    a = EmptyOperator(task_id="a", executor="CeleryExecutor")
+    b = EmptyOperator(task_id="b", executor="CeleryExecutor")
+    a >> b >> a
+"""
 #: rule -> text the reported line holds, or one of several (None: any line of the file); a
 #: DAG with no ``default_args=`` or ``tags=`` is reported at its ``DAG(`` line
 LINE_HOLDS = {
@@ -97,6 +109,7 @@ def checked(tmp_path_factory, shop_manifest) -> dict[str, Path]:
     (out / "broken.py").write_text(BROKEN)
     shutil.copy(out / "shop_team__sales.py", out / "shop_team__sales_copy.py")
     (out / "rogue.py").write_text(ROGUE)
+    (out / "cyclic.py").write_text(CYCLIC)
     return {"out": out, "config": root / "dagfactory.yml", "policy": root / "policy.yml"}
 
 
@@ -163,7 +176,9 @@ def test_a_loaded_file_reports_what_airflow_said(checked):
     result = CliRunner().invoke(cli, _args(checked, "text"))
     line = next(x for x in result.stdout.splitlines() if "rogue.py" in x and "import-error" in x)
     assert "executor 'LocalExecutor'" in line and "not available" in line
-    assert "loaded 8 files with Airflow 3.3" in result.stdout
+    cycle = next(x for x in result.stdout.splitlines() if "cyclic.py" in x and "import-error" in x)
+    assert "Cycle detected in Dag: shop_team__cyclic" in cycle
+    assert "loaded 9 files with Airflow 3.3" in result.stdout
 
 
 def test_a_clean_build_passes_and_says_it_was_loaded(tmp_path, shop_manifest):
