@@ -176,6 +176,11 @@ def build_graph(manifest: Manifest) -> DbtGraph:
 
     def task_parents(unique_id: str) -> set[str]:
         """Task nodes that ``unique_id`` reads from, looking through ephemeral models."""
+        depends_on = nodes[unique_id].depends_on
+        if ephemeral.isdisjoint(depends_on):  # most nodes: no walk, one set operation
+            found = tasks.intersection(depends_on)
+            found.discard(unique_id)
+            return found
         # Iterative walk: long ephemeral chains must not hit the recursion limit.
         stack, seen, found = [unique_id], {unique_id}, set()
         while stack:
