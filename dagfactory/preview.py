@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dagfactory.diff import Diff
     from dagfactory.pipeline import BuildResult
     from dagfactory.render import RenderedFile
+    from dagfactory.specs import DagSpec, TaskSpec
 
 __all__ = [
     "SIDECAR_FORMAT",
@@ -194,24 +195,35 @@ class Preview:
 # --------------------------------------------------------------------------- making one
 
 
+def _dbt_argv(result: BuildResult) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What every task's dbt command line starts and ends with: (executable, flags)."""
+    if not result.dags:
+        return ("dbt",), ()
+    run = result.dags[0].dbt_run
+    return tuple(run.executable), tuple(run.flags)
+
+
+def _check_argv(
+    spec: DagSpec, task: TaskSpec, executable: tuple[str, ...], flags: tuple[str, ...]
+) -> None:
+    """Never show a command the task does not run."""
+    expected = (*executable, task.dbt_command, "--select", task.selector, *flags)
+    if tuple(task.argv) != expected:
+        raise ConfigError(
+            f"task {spec.dag_id}.{task.task_id} runs {list(task.argv)!r}, which the "
+            "preview cannot describe",
+            key="dbt",
+        )
+
+
 def from_build(result: BuildResult) -> Preview:
     """The facts of a build, from its public specs only."""
-    executable: tuple[str, ...] = ("dbt",)
-    flags: tuple[str, ...] = ()
-    if result.dags:
-        run = result.dags[0].dbt_run
-        executable, flags = tuple(run.executable), tuple(run.flags)
+    executable, flags = _dbt_argv(result)
     dags = []
     for spec in sorted(result.dags, key=lambda d: d.dag_id):
         tasks = []
         for task in sorted(spec.tasks, key=lambda t: t.task_id):
-            expected = (*executable, task.dbt_command, "--select", task.selector, *flags)
-            if tuple(task.argv) != expected:  # never show a command the task does not run
-                raise ConfigError(
-                    f"task {spec.dag_id}.{task.task_id} runs {list(task.argv)!r}, which the "
-                    "preview cannot describe",
-                    key="dbt",
-                )
+            _check_argv(spec, task, executable, flags)
             tasks.append(
                 TaskView(
                     task_id=task.task_id,
@@ -347,14 +359,62 @@ def sidecar_bytes(preview: Preview) -> bytes:
     )
 
 
+def _sidecar_data(result: BuildResult) -> dict[str, Any]:
+    """``from_build(result).to_dict()``, made straight from the specs.
+
+    Every build writes it: no view objects, no copies of the specs' tuples (orjson writes a
+    tuple as a list, and sorts the keys). The specs are sorted by ``assemble`` already, so
+    each ``sorted`` here is one linear pass; a unit test keeps the two shapes equal.
+    """
+    executable, flags = _dbt_argv(result)
+    dags: dict[str, Any] = {}
+    for spec in sorted(result.dags, key=lambda d: d.dag_id):  # the first error as before
+        tasks: dict[str, Any] = {}
+        for task in sorted(spec.tasks, key=lambda t: t.task_id):
+            _check_argv(spec, task, executable, flags)
+            route = task.route
+            tasks[task.task_id] = {
+                "command": task.dbt_command,
+                "inlets": sorted(task.inlets),
+                "models": task.unique_ids,
+                "outlets": sorted(task.outlets),
+                "reason": route.reason,
+                "resource_type": task.resource_type,
+                "runner": route.runner,
+                "selector": task.selector,
+                "size": route.size,
+                "upstream": sorted(task.upstream),
+            }
+        dags[spec.dag_id] = {
+            "file": spec.file_name,
+            "group": spec.group,
+            "owner": spec.owner,
+            "schedule": spec.schedule,
+            "sensors": len(spec.sensors),
+            "tags": sorted(spec.tags),
+            "tasks": tasks,
+            "trigger": spec.trigger,
+            "upstream_dags": sorted(spec.upstream_dags),
+        }
+    return {
+        "dags": dags,
+        "dbt": {"executable": executable, "flags": flags},
+        "format": SIDECAR_FORMAT,
+        "generator": "dagfactory",
+        "kubernetes_mode": result.config.routing.kubernetes.mode,
+        "project": result.project,
+        "team": result.team,
+    }
+
+
 def sidecar_file(result: BuildResult) -> RenderedFile:
     """The summary every build writes beside its DAG files (and a push uploads with them)."""
+    import orjson
+
     from dagfactory.render import RenderedFile
 
-    preview = from_build(result)
-    return RenderedFile(
-        name=sidecar_name(preview.project), text=sidecar_bytes(preview).decode(), dag_id=""
-    )
+    data = orjson.dumps(_sidecar_data(result), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    return RenderedFile(name=sidecar_name(result.project), text=data.decode() + "\n", dag_id="")
 
 
 # --------------------------------------------------------------------------- text

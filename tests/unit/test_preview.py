@@ -215,3 +215,14 @@ def test_a_summary_reads_back_as_the_same_facts(shop_manifest):
 
     facts = pv.from_build(generate(shop_manifest, load_config(SHOP / "dagfactory.yml")))
     assert pv.from_sidecar(pv.sidecar_bytes(facts), path="shop.dagfactory.json") == facts
+
+
+@pytest.mark.parametrize("project", [SHOP, HOSTILE])
+def test_the_summary_a_build_writes_holds_the_previews_facts_byte_for_byte(project):
+    """The build makes its summary straight from the specs; it must say what the preview says."""
+    from dagfactory import generate, load_config
+
+    config = project / "dagfactory.yml"
+    result = generate(project / "manifest.json", load_config(config if config.exists() else None))
+    written = pv.sidecar_file(result).text.encode()
+    assert written == pv.sidecar_bytes(pv.from_build(result))
