@@ -109,7 +109,9 @@ class _Value:
 class _Task:
     task_id: _Value
     keywords: dict[str, _Value]
-    images: list[_Value]
+    #: ``image=`` and ``namespace=`` anywhere in the task's call: a pod operator's own
+    #: keywords, or the ``k8s.V1Container``/``V1ObjectMeta`` of an executor's pod_override
+    pod_values: dict[str, list[_Value]]
 
 
 @dataclass
@@ -167,16 +169,13 @@ def _read_model(tree: ast.AST) -> list[_Dag]:
         keywords = {
             k.arg: _Value(_literal(k.value), k.value.lineno) for k in call.keywords if k.arg
         }
-        images = [
-            _Value(_literal(k.value), k.value.lineno)
-            for n in ast.walk(call)
-            if isinstance(n, ast.Call)
-            for k in n.keywords
-            if k.arg == "image"
-        ]
-        dag.tasks.append(
-            _Task(_Value(_literal(task_id.value), task_id.value.lineno), keywords, images)
-        )
+        pod_values: dict[str, list[_Value]] = {"image": [], "namespace": []}
+        for inner in ast.walk(call):
+            for k in inner.keywords if isinstance(inner, ast.Call) else ():
+                if k.arg in pod_values:
+                    pod_values[k.arg].append(_Value(_literal(k.value), k.value.lineno))
+        task_value = _Value(_literal(task_id.value), task_id.value.lineno)
+        dag.tasks.append(_Task(task_value, keywords, pod_values))
     return dags
 
 
@@ -306,7 +305,7 @@ def _policy(name: str, dag: _Dag, policy: CheckConfig, team: str | None) -> list
     for task in dag.tasks:
         task_name = task.task_id.value
         for key, pattern in patterns.items():
-            values = task.images if key == "image" else [task.keywords.get(key)]
+            values = task.pod_values.get(key) or [task.keywords.get(key)]
             for value in values:
                 if value is None or not isinstance(value.value, str):
                     continue

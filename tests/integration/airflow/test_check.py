@@ -378,3 +378,30 @@ def test_an_airflow_python_that_cannot_run_exits_2(checked, tmp_path):
     )
     assert result.exit_code == 2
     assert f"key 'airflow_python': cannot run {missing}" in result.stderr
+
+
+def test_the_image_policy_reads_an_executor_pod_override_too(tmp_path, shop_manifest):
+    config = tmp_path / "dagfactory.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "routing": {
+                    "force": "kubernetes",
+                    "kubernetes": {"mode": "executor", "image": "ghcr.io/x/dbt:1"},
+                },
+                "check": {"images": r"registry\.corp/.*"},
+            }
+        )
+    )
+    out = tmp_path / "dags"
+    _build(shop_manifest, out, "--config", str(config))
+    result = CliRunner().invoke(
+        cli, ["check", str(out), "--config", str(config), "--no-load", "--format", "json"]
+    )
+    assert result.exit_code == 1
+    findings = json.loads(result.stdout)["findings"]
+    assert {f["rule"] for f in findings} == {"policy.images"}
+    assert len(findings) == 24  # every task's pod_override names the image
+    _assert_each_finding_points_at_its_line(
+        [(str(out / f["path"]), f["line"], f["rule"]) for f in findings]
+    )
