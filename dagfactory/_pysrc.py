@@ -77,7 +77,10 @@ def literal(value: Any, calls: set[str] | None = None) -> str:
     if isinstance(value, Call):
         if calls is not None:
             calls.add(value.func)
-        parts = [literal(arg, calls) for arg in value.args]
+        args = value.args
+        if not value.kwargs and len(args) == 1 and type(args[0]) is str:
+            return f"{value.func}({args[0]!r})"  # Asset(uri): thousands per file
+        parts = [literal(arg, calls) for arg in args]
         parts += [f"{name}={literal(arg, calls)}" for name, arg in value.kwargs]
         return f"{value.func}({', '.join(parts)})"
     if isinstance(value, (list, tuple)):  # before Mapping: an ABC check is slow
@@ -92,8 +95,8 @@ def literal(value: Any, calls: set[str] | None = None) -> str:
         return repr(value)
     if isinstance(value, Raw):
         return value.source
-    if isinstance(value, Concat):
-        return " + ".join([literal(part) for part in value.parts])
+    if isinstance(value, Concat):  # its parts are strings and names (checked when made)
+        return " + ".join([repr(p) if isinstance(p, str) else p.source for p in value.parts])
     if isinstance(value, Mapping):
         items = sorted(value.items(), key=lambda kv: str(kv[0]))
         for key, _ in items:

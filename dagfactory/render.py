@@ -106,12 +106,11 @@ def _localized(
     kwargs: Iterable[tuple[str, Any]], version: str, used: set[str], calls: set[str]
 ) -> list[tuple[str, str]]:
     """Keyword arguments as source, Airflow names mapped to the target version (see
-    ``_airflow_api``); the table symbols met are added to ``used``, and the constructor
-    names emitted to ``calls``."""
-    if version == _airflow_api.NATIVE:  # written in these names already: only note them
-        source = [(name, literal(value, calls)) for name, value in kwargs]
-        used.update(name for name in calls if name in _airflow_api.SYMBOLS)
-        return source
+    ``_airflow_api``), and the constructor names emitted added to ``calls``; the table
+    symbols met are added to ``used``, except in the native version, where they are the
+    table symbols among ``calls`` (``render_dag`` adds them once per file)."""
+    if version == _airflow_api.NATIVE:  # written in these names already
+        return [(name, literal(value, calls)) for name, value in kwargs]
     return [
         (name, literal(_airflow_api.localize(value, version, used), calls))
         for name, value in kwargs
@@ -138,15 +137,19 @@ def render_dag(
     calls: set[str] = set()  # constructor names in the arguments, for their imports
     tasks = []
     var_of: dict[str, str] = {}
+    operator_name: dict[str, str] = {}  # a file has one or two operators: look them up once
     for prefix, calls_of_kind in (("s", plan.sensors), ("t", plan.tasks)):
         for index, call in enumerate(calls_of_kind):
-            var_of[call.task_id] = f"{prefix}{index}"
-            operators.add(call.operator)
+            var = var_of[call.task_id] = f"{prefix}{index}"
+            operator = operator_name.get(call.operator)
+            if operator is None:
+                operators.add(call.operator)
+                operator = operator_name[call.operator] = _airflow_api.locate(
+                    call.operator, version
+                )[1]
             tasks.append(
                 _TaskSource(
-                    var=f"{prefix}{index}",
-                    operator=_airflow_api.locate(call.operator, version)[1],
-                    kwargs=_localized(call.kwargs, version, used, calls),
+                    var=var, operator=operator, kwargs=_localized(call.kwargs, version, used, calls)
                 )
             )
     asset_list_class = False
@@ -156,6 +159,8 @@ def render_dag(
             value, asset_list_class = _asset_list(value, version)
         dag_kwargs.append((name, value))
     dag_source = _localized(dag_kwargs, version, used, calls)
+    if version == _airflow_api.NATIVE:
+        used.update(name for name in calls if name in _airflow_api.SYMBOLS)
     imports = {_airflow_api.locate(symbol, version) for symbol in used | operators}
     imports.update(_airflow_api.helper_imports(calls))
     imports.update(plan.imports)  # notifier classes (plan.plan_notifications)
