@@ -52,7 +52,11 @@ def asset_uri(team: str, project: str, unique_id: str) -> str:
     an asset, so one team's run never triggers another team's DAGs by accident. Depending on
     another team's model is deliberate: schedule on its URI (docs/check.md#identity).
     """
-    return f"x-dbt://{_quote(team)}/{_quote(project)}/{_quote(unique_id)}"
+    return _asset_prefix(team, project) + _quote(unique_id)
+
+
+def _asset_prefix(team: str, project: str) -> str:
+    return f"x-dbt://{_quote(team)}/{_quote(project)}/"
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,15 @@ def assemble(
         for group, info in grouping.groups.items()
     }
 
+    uri_prefix = _asset_prefix(team, project)
+    uri_of: dict[str, str] = {}  # unit id -> asset_uri(team, project, unit id), made once
+
+    def uri(unit_id: str) -> str:
+        found = uri_of.get(unit_id)
+        if found is None:
+            found = uri_of[unit_id] = uri_prefix + _quote(unit_id)
+        return found
+
     dags = []
     for group, info in grouping.groups.items():
         tasks = []
@@ -332,7 +345,7 @@ def assemble(
                 if group_of[parent] == group:
                     upstream.append(task_ids[parent])
                     continue
-                inlets.append(asset_uri(team, project, parent))
+                inlets.append(uri(parent))
                 if config.cross_dag == "sensors":
                     if parent not in sensors:
                         sensors[parent] = _sensor(
@@ -358,7 +371,7 @@ def assemble(
                     route=routes[unit_id],
                     upstream=tuple(sorted(upstream)),
                     inlets=tuple(sorted(inlets)),
-                    outlets=(asset_uri(team, project, unit_id),) if unit_id in produced else (),
+                    outlets=(uri(unit_id),) if unit_id in produced else (),
                     doc=node.description,
                     settings=node.settings,
                     wait_for=tuple(sorted(set(wait_for))),
