@@ -21,6 +21,7 @@ lint:
 	@scripts/bootstrap.sh $(VENV) test
 	$(VENV)/bin/ruff check dagfactory tests sample_manifests scripts
 	$(VENV)/bin/ruff format --check dagfactory tests
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)

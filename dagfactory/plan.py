@@ -125,9 +125,19 @@ def _vars_json(vars: Mapping[str, Any]) -> str:
 _NO_DBT_RUN = DbtRun()  # dbt's own target/ and parse state
 
 
-@lru_cache(maxsize=4096)  # the shared flags repeat in every task
+#: what ``shlex.quote`` leaves as it is (and holds no ``{`` for Jinja to open)
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
+
+
 def _shell(text: str) -> str:
     """One shell word that Airflow's Jinja renders as itself."""
+    if _SHELL_SAFE.fullmatch(text):  # most selectors: nothing to quote or escape
+        return text
+    return _quoted(text)
+
+
+@lru_cache(maxsize=4096)  # the shared flags repeat in every task
+def _quoted(text: str) -> str:
     return jinja_escape(shlex.quote(text))
 
 
@@ -506,6 +516,9 @@ def plan_notifications(
     planned = []
     for call in tasks:
         own = own_of.get(call.task_id, ())
+        if not own and not top.task and not group_task:  # nothing to check, merge or add
+            planned.append(call)
+            continue
         try:
             notifications.check_allowed(own, top.allowed_modules, "meta.dagfactory.notifications")
         except notifications.NotifierError as exc:

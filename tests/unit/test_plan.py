@@ -168,3 +168,17 @@ def test_a_templates_folder_that_does_not_exist_is_an_input_error(shop_manifest,
     assert "the --templates folder does not exist" in result.output
     assert "template failed" not in result.output  # named as what it is, not as a render error
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["fqn:shop.marts.fct_orders", "", "a b", "it's", "{{ ds }}", "x{%y", "€", "a\nb", "-@%+=:,./"],
+)
+def test_a_shell_word_needing_no_quotes_skips_quoting_and_reads_the_same(word):
+    """The fast path for plain words gives what shlex.quote and the Jinja escape give."""
+    import shlex
+
+    from dagfactory._pysrc import jinja_escape
+    from dagfactory.plan import _shell
+
+    assert _shell(word) == jinja_escape(shlex.quote(word))
