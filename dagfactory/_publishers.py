@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, overload
 
 from dagfactory.errors import PublishError, PushConflictError
 
@@ -139,6 +139,10 @@ class LocalPublisher:
             raise PublishError("object key is not a plain relative path", key=key)
         return parts[:-1], parts[-1]
 
+    @overload
+    def _folder(self, parts: list[str], *, create: Literal[True], key: str) -> int: ...
+    @overload
+    def _folder(self, parts: list[str], *, create: bool, key: str) -> int | None: ...
     def _folder(self, parts: list[str], *, create: bool, key: str) -> int | None:
         """An open fd of ``root/parts...`` reached without following a link below the root;
         None if a folder is missing and ``create`` is False."""

@@ -217,10 +217,11 @@ def _static(
     else:
         dag_ids[dag_id.value] = (name, dag_id.line)
     tags = dag.keywords.get("tags")
-    for tag in tags.value if tags and isinstance(tags.value, list) else []:
-        problem = airflow_rules.tag_problem(str(tag))
-        if problem:
-            findings.append(Finding(name, tags.line, "airflow-rule", problem))
+    if tags is not None and isinstance(tags.value, list):
+        for tag in tags.value:
+            problem = airflow_rules.tag_problem(str(tag))
+            if problem:
+                findings.append(Finding(name, tags.line, "airflow-rule", problem))
     schedule = dag.keywords.get("schedule")
     if schedule is not None and isinstance(schedule.value, str):
         runs = dag.keywords.get("max_active_runs")
@@ -271,7 +272,13 @@ def _policy(name: str, dag: _Dag, policy: CheckConfig, team: str | None) -> list
         if tag not in have:
             add(tags.line if tags else dag.line, "tags", f"the DAG lacks the required tag {tag!r}")
     named = dag_id.value if dag_id and isinstance(dag_id.value, str) else None
-    if policy.team_prefix and team and named is not None and not named.startswith(f"{team}__"):
+    if (
+        policy.team_prefix
+        and team
+        and dag_id is not None
+        and named is not None
+        and not named.startswith(f"{team}__")
+    ):
         add(
             dag_id.line,
             "team-prefix",
@@ -305,7 +312,7 @@ def _policy(name: str, dag: _Dag, policy: CheckConfig, team: str | None) -> list
     for task in dag.tasks:
         task_name = task.task_id.value
         for key, pattern in patterns.items():
-            values = task.pod_values.get(key) or [task.keywords.get(key)]
+            values: Sequence[_Value | None] = task.pod_values.get(key) or [task.keywords.get(key)]
             for value in values:
                 if value is None or not isinstance(value.value, str):
                     continue

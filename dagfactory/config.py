@@ -299,7 +299,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError as exc:
                 errors.append(exc)
         raise ConfigError(f"expected {_type_name(tp)}, got {describe_value(value)}", key=key)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is tuple:
         if isinstance(value, str):

@@ -449,8 +449,8 @@ def _load_manifest(path: Path) -> Manifest:
                 nodes[unique_id] = node
     sources = frozenset(_mapping(raw.get("sources")))
     known = {*raw_nodes, *sources}
-    for section in _DEPENDABLE_SECTIONS:
-        known.update(_mapping(raw.get(section)))
+    for section_name in _DEPENDABLE_SECTIONS:
+        known.update(_mapping(raw.get(section_name)))
     _check_parents(nodes, frozenset(known), path)
     return Manifest(
         path=str(path),
