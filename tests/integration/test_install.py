@@ -200,3 +200,31 @@ def test_hadolint_finds_nothing_in_the_dockerfile():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_make_demo_sets_up_the_generator_alone(tmp_path):
+    """`make demo`'s set-up step, as make prints it, into a new virtualenv: no dbt, no Airflow."""
+    demo_venv = tmp_path / "demo-venv"
+    dry_run = subprocess.run(
+        ["make", "-n", "demo", f"VENV={demo_venv}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    setup = next(line for line in dry_run.stdout.splitlines() if "bootstrap.sh" in line)
+    result = subprocess.run(
+        setup, shell=True, cwd=REPO, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
+    )
+    assert result.returncode == 0, result.stderr
+    listing = subprocess.run(
+        [str(demo_venv / "bin" / "python"), "-m", "pip", "list", "--format", "freeze"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    names = {line.split("==")[0].lower() for line in listing.stdout.splitlines()}
+    assert "dagfactory-dbt" in names
+    assert not {n for n in names if n.startswith(("dbt-", "apache-airflow", "boto"))}, names
