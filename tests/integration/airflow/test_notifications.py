@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from e2e.harness import RUNNER, AirflowHome
+from helpers import load_dagbag
 from s3servers import free_port
 
 from dagfactory.cli import main as dagfactory_main
@@ -133,3 +134,18 @@ def test_a_notifier_outside_the_allow_list_is_a_build_error(tmp_path, capsys):
     assert err.count("\n") == 0
     assert "notifications.task.on_failure[0].notifier" in err and "'os.system'" in err
     assert not out.exists()
+
+
+def test_dag_level_notifiers_load_as_the_dags_callbacks(tmp_path):
+    config = CONFIG.replace("\n  task:\n", "\n  dag:\n")
+    assert config != CONFIG
+    code, dags = _build(tmp_path, config)
+    assert code == 0
+    dagbag = load_dagbag(dags)
+    assert dagbag.import_errors == {}
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    for dag in dagbag.dags.values():
+        (notifier,) = dag.on_failure_callback
+        assert isinstance(notifier, SmtpNotifier) and notifier.to == "data-oncall@example.com"
+        assert all(not task.on_failure_callback for task in dag.tasks)
