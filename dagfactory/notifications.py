@@ -29,12 +29,16 @@ from dagfactory.config import describe_value
 __all__ = [
     "DAG_EVENTS",
     "DEFAULT_ALLOWED_MODULES",
+    "RESERVED_NAMES",
     "TASK_EVENTS",
     "Events",
+    "Notifications",
     "Notifier",
     "NotifierError",
     "check_allowed",
+    "merge",
     "parse_events",
+    "parse_group",
     "parse_notifications",
 ]
 
