@@ -103,12 +103,12 @@ CASES = {
 
 
 @pytest.fixture
-def edited_manifest(tmp_path, shop_raw) -> Callable[..., Path]:
+def edited_manifest(tmp_path, shop_lean) -> Callable[..., Path]:
     """The shop manifest changed by ``edit``, written by the stdlib: orjson will not write
     the deepest rows (it stops at 255 levels), and dbt's own writer is Python's json."""
 
     def make(edit: Callable[[dict[str, Any]], object]) -> Path:
-        raw = copy.deepcopy(shop_raw)
+        raw = copy.deepcopy(shop_lean)
         edit(raw)
         path = tmp_path / "manifest.json"
         path.write_text(json.dumps(raw))
