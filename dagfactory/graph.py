@@ -114,10 +114,10 @@ def _cycle(graph: nx.DiGraph) -> list[tuple[str, str]] | None:
 def fqn_prefixes(manifest: Manifest) -> frozenset[tuple[str, ...]]:
     """Every strict prefix of every node's fqn: the "folders" an fqn: selector would match."""
     prefixes: set[tuple[str, ...]] = set()
-    for node in manifest.nodes.values():
-        fqn = node.fqn
-        for k in range(len(fqn) - 1, 0, -1):  # longest first: nodes share their folders
-            prefix = fqn[:k]
+    # Nodes share their folders: walk each distinct parent path once, longest prefix first.
+    for parent in {node.fqn[:-1] for node in manifest.nodes.values()}:
+        for k in range(len(parent), 0, -1):
+            prefix = parent[:k]
             if prefix in prefixes:
                 break  # and so are its own prefixes, added with it
             prefixes.add(prefix)

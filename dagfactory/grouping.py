@@ -187,9 +187,8 @@ def _assign_tests(
     """
     order = topological_order(set(group_of.values()), crossing)
     rank = {g: i for i, g in enumerate(order)}
-    for unit_id, unit in sorted(graph.units.items()):
-        if unit.command != "test":
-            continue
+    tests = sorted(unit_id for unit_id, unit in graph.units.items() if unit.command == "test")
+    for unit_id in tests:
         parents = [group_of[p] for p in graph.upstream(unit_id)]
         if parents:
             group_of[unit_id] = max(parents, key=lambda g: (rank[g], g))
