@@ -83,6 +83,8 @@ def literal(value: Any, calls: set[str] | None = None) -> str:
         parts = [literal(arg, calls) for arg in args]
         parts += [f"{name}={literal(arg, calls)}" for name, arg in value.kwargs]
         return f"{value.func}({', '.join(parts)})"
+    if isinstance(value, Concat):  # its parts are strings and names (checked when made)
+        return " + ".join([repr(p) if isinstance(p, str) else p.source for p in value.parts])
     if isinstance(value, (list, tuple)):  # before Mapping: an ABC check is slow
         return "[" + ", ".join([literal(v, calls) for v in value]) + "]"
     if value is None or isinstance(value, bool):
@@ -95,8 +97,6 @@ def literal(value: Any, calls: set[str] | None = None) -> str:
         return repr(value)
     if isinstance(value, Raw):
         return value.source
-    if isinstance(value, Concat):  # its parts are strings and names (checked when made)
-        return " + ".join([repr(p) if isinstance(p, str) else p.source for p in value.parts])
     if isinstance(value, Mapping):
         items = sorted(value.items(), key=lambda kv: str(kv[0]))
         for key, _ in items:
