@@ -32,8 +32,9 @@ MAX_ID_LENGTH = 250  # Airflow's limit for dag_id and task_id
 
 def sanitize_id(text: str) -> str:
     """An Airflow-safe id: letters, digits and ``_``; runs of anything else become ``_``."""
-    cleaned = _UNSAFE.sub("_", text).strip("_")
-    return cleaned or "_"
+    if not (text.isascii() and text.isidentifier()):  # most names are safe already
+        text = _UNSAFE.sub("_", text)
+    return text.strip("_") or "_"
 
 
 #: what ``quote(text, safe="")`` leaves as it is
@@ -369,12 +370,12 @@ def assemble(
                     selector=unit.selector,
                     argv=(*run.executable, unit.command, "--select", unit.selector, *run.flags),
                     route=routes[unit_id],
-                    upstream=tuple(sorted(upstream)),
-                    inlets=tuple(sorted(inlets)),
+                    upstream=tuple(sorted(upstream)) if upstream else (),
+                    inlets=tuple(sorted(inlets)) if inlets else (),
                     outlets=(uri(unit_id),) if unit_id in produced else (),
                     doc=node.description,
                     settings=node.settings,
-                    wait_for=tuple(sorted(set(wait_for))),
+                    wait_for=tuple(sorted(set(wait_for))) if wait_for else (),
                 )
             )
         tasks.sort(key=lambda t: t.task_id)
