@@ -452,11 +452,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.disable()
     try:
         cli.main(args=None if argv is None else list(argv), prog_name="dagfactory")
+    except SystemExit as done:
+        if argv is None:  # the console script: this process ends here
+            _exit_now(done.code)
+        raise
     finally:
         # The process ends next. Its final collection would walk every object left (the
         # libraries' ~80k, the build's graphs) only to free what exit frees anyway: ~5% of
         # a 5k-model build's CPU. Frozen objects are left out of it.
         gc.freeze()
+
+
+def _exit_now(code: object) -> None:
+    """End the console-script process without tearing the interpreter down.
+
+    Everything is written and closed by now; a normal exit would still free each of the
+    build's objects one by one (about 4% of a 5k-model build's wall time). Called from
+    ``main`` only when it owns the process, never when a caller passes ``argv``.
+    """
+    import contextlib
+    import os
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): Python prints it and exits 1
+        print(code, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing reaches it
+            stream.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
