@@ -140,6 +140,29 @@ def _load_config(config_path: str | None, manifest: str, overrides: dict[str, An
     return load_config(path, overrides)
 
 
+def _generate_options(command: Any) -> Any:
+    """The options `build` and `preview` share: what to generate, from which config."""
+    options = [
+        click.option(
+            "--config", "config_path", help="dagfactory.yml (default: beside dbt_project.yml)."
+        ),
+        click.option("--team", help="Team that owns the DAGs (DAG id prefix, push prefix)."),
+        click.option("--project", help="Project name (default: the dbt project's name)."),
+        click.option("--group-by", help="group | folder[:N] | tag:<prefix> | meta:<key>"),
+        click.option(
+            "--runner",
+            type=click.Choice(["celery", "kubernetes"]),
+            help="Force every task to one runner.",
+        ),
+        click.option(
+            "--run-results", multiple=True, help="dbt run_results.json for run times (repeatable)."
+        ),
+    ]
+    for option in reversed(options):  # decorators apply bottom-up: keep the --help order
+        command = option(command)
+    return command
+
+
 def _push_options(command: Any) -> Any:
     """The options `build --push` and `push` share."""
     command = click.option(
@@ -163,16 +186,7 @@ def _push_options(command: Any) -> Any:
 @cli.command()
 @click.option("--manifest", "manifest", required=True, help="Path to dbt's manifest.json.")
 @click.option("--out", "out_dir", required=True, help="Folder to write the DAG files to.")
-@click.option("--config", "config_path", help="dagfactory.yml (default: beside dbt_project.yml).")
-@click.option("--team", help="Team that owns the DAGs (DAG id prefix, push prefix).")
-@click.option("--project", help="Project name (default: the dbt project's name).")
-@click.option("--group-by", help="group | folder[:N] | tag:<prefix> | meta:<key>")
-@click.option(
-    "--runner", type=click.Choice(["celery", "kubernetes"]), help="Force every task to one runner."
-)
-@click.option(
-    "--run-results", multiple=True, help="dbt run_results.json for run times (repeatable)."
-)
+@_generate_options
 @click.option(
     "--templates", "template_dir", help="Folder with templates that override the built-in ones."
 )
@@ -363,16 +377,7 @@ PREVIEW_FORMATS = click.Choice(["text", "markdown", "json", "html"])
 
 @cli.command("preview")
 @click.option("--manifest", "manifest", required=True, help="Path to dbt's manifest.json.")
-@click.option("--config", "config_path", help="dagfactory.yml (default: beside dbt_project.yml).")
-@click.option("--team", help="Team that owns the DAGs (DAG id prefix, push prefix).")
-@click.option("--project", help="Project name (default: the dbt project's name).")
-@click.option("--group-by", help="group | folder[:N] | tag:<prefix> | meta:<key>")
-@click.option(
-    "--runner", type=click.Choice(["celery", "kubernetes"]), help="Force every task to one runner."
-)
-@click.option(
-    "--run-results", multiple=True, help="dbt run_results.json for run times (repeatable)."
-)
+@_generate_options
 @click.option("--out", "out_file", help="Write the self-contained HTML page to this file.")
 @click.option(
     "--against",
