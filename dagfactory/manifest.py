@@ -346,19 +346,13 @@ def _node(raw: Mapping[str, Any], path: Path, key: str) -> Node | None:
     group = _optional_text(get("group"), "group", path, unique_id) or _optional_text(
         config_get("group"), "config.group", path, unique_id
     )
-    file_path = get("path")
-    if file_path is not None and type(file_path) is not str:
-        file_path = _optional_text(file_path, "path", path, unique_id)
-    original = get("original_file_path")
-    if original is not None and type(original) is not str:
-        original = _optional_text(original, "original_file_path", path, unique_id)
+    file_path = _optional_text(get("path"), "path", path, unique_id)
+    original = _optional_text(get("original_file_path"), "original_file_path", path, unique_id)
     original = original or file_path or ""
-    materialized = config_get("materialized")
-    if materialized is not None and type(materialized) is not str:
-        materialized = _optional_text(materialized, "config.materialized", path, unique_id)
-    description = get("description")
-    if description is not None and type(description) is not str:
-        description = _optional_text(description, "description", path, unique_id)
+    materialized = _optional_text(
+        config_get("materialized"), "config.materialized", path, unique_id
+    )
+    description = _optional_text(get("description"), "description", path, unique_id)
     fqn = get("fqn")
     if type(fqn) is list and fqn and all(type(part) is str for part in fqn):
         fqn = tuple(fqn)
