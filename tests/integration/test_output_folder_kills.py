@@ -80,13 +80,20 @@ def test_a_build_killed_after_any_delay_leaves_a_whole_build(tmp_path):
     assert _start(out).wait(60) == 0
     whole_run = time.monotonic() - started  # a loaded machine is slower: scale the delays
     seen = set()
-    for step in range(16):
+    # 0 to 1.25 runs, then longer until one run finishes before its kill: a loaded machine
+    # can make a later run slower than the first, and the delays must reach past the swap
+    delays = [whole_run * step / 12 for step in range(16)]
+    delays += [whole_run * 1.5**n for n in range(1, 8)]
+    for delay in delays:
         replace_folder(out, OLD, team="team-a", project="shop")
         process = _start(out)
-        time.sleep(whole_run * step / 12)
+        time.sleep(delay)
+        finished_first = process.poll() is not None
         process.send_signal(signal.SIGKILL)
         process.wait(60)
         seen.add(_assert_complete_build(out))
+        if finished_first and delay > whole_run:
+            break
     _assert_next_build_cleans_up(out)
     assert seen == {"old", "new"}  # the delays covered both sides of the swap
 
