@@ -15,11 +15,11 @@ never reach this stage (``manifest`` drops them).
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import Any
 
 from dagfactory.errors import GraphError, one_line
 from dagfactory.manifest import Manifest, Node
@@ -55,60 +55,116 @@ class Unit:
 class DbtGraph:
     """Units and the edges between them (upstream -> downstream), after pass-through.
 
-    The one owner of the graph library: later stages ask for parents, children, edges and
-    orders, and never see a networkx object.
+    The one owner of the graph: later stages ask for parents, children, edges and orders, and
+    never see how it is stored (sorted adjacency tuples; networkx only names a cycle).
     """
 
-    __slots__ = ("_dag", "units")
+    __slots__ = ("_children", "_parents", "units")
 
-    def __init__(self, units: Mapping[str, Unit], dag: nx.DiGraph) -> None:
+    def __init__(self, units: Mapping[str, Unit], parents: Mapping[str, tuple[str, ...]]) -> None:
         self.units = units
-        self._dag = dag  # nodes are unit ids (the primary unique_id)
+        self._parents = parents  # unit id -> the unit ids it reads from, sorted
+        children: dict[str, list[str]] = {unit_id: [] for unit_id in parents}
+        for unit_id in sorted(parents):  # appended in order: every list comes out sorted
+            for parent_id in parents[unit_id]:
+                children[parent_id].append(unit_id)
+        self._children = children
 
     def upstream(self, unit_id: str) -> list[str]:
         """The units ``unit_id`` reads from, sorted."""
-        return sorted(self._dag.predecessors(unit_id))
+        return list(self._parents[unit_id])
 
     def downstream(self, unit_id: str) -> list[str]:
         """The units that read from ``unit_id``, sorted."""
-        return sorted(self._dag.successors(unit_id))
+        return list(self._children[unit_id])
 
     def edges(self) -> list[tuple[str, str]]:
-        return sorted(self._dag.edges())
+        return [(up, down) for up in sorted(self._children) for down in self._children[up]]
 
     def topological_order(self, unit_ids: Iterable[str] | None = None) -> list[str]:
         """``unit_ids`` (default: all) upstream first, ties by id: the same order every run."""
-        dag = self._dag if unit_ids is None else self._dag.subgraph(unit_ids)
-        return list(nx.lexicographical_topological_sort(dag))
+        if unit_ids is None:
+            return _lexicographic_order(self._children)
+        chosen = set(unit_ids)
+        children = {u: [c for c in self._children[u] if c in chosen] for u in chosen}
+        return _lexicographic_order(children)
 
 
-def _digraph(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> nx.DiGraph:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(sorted(nodes))
-    graph.add_edges_from(sorted(edges))
-    return graph
+def _adjacency(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = {node: [] for node in nodes}
+    for up, down in edges:
+        children.setdefault(up, []).append(down)
+        children.setdefault(down, [])
+    return children
+
+
+def _lexicographic_order(children: Mapping[str, list[str]]) -> list[str]:
+    """Kahn's algorithm taking the smallest ready node first: the one topological order that
+    is lexicographically smallest, whatever order the edges came in. A node on a cycle is
+    never ready, so the order is short exactly when the graph is not acyclic."""
+    indegree = dict.fromkeys(children, 0)
+    for targets in children.values():
+        for child in targets:
+            indegree[child] += 1
+    ready = [node for node, count in indegree.items() if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        node = heapq.heappop(ready)
+        order.append(node)
+        for child in children[node]:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                heapq.heappush(ready, child)
+    return order
 
 
 def topological_order(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[str]:
     """Any small graph (groups, say) upstream first, ties by name."""
-    return list(nx.lexicographical_topological_sort(_digraph(nodes, edges)))
+    children = _adjacency(nodes, edges)
+    order = _lexicographic_order(children)
+    if len(order) < len(children):
+        raise ValueError("graph has a cycle: no topological order")
+    return order
 
 
 def strongly_connected(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[set[str]]:
     """The sets of nodes that reach each other (each node alone when nothing is circular)."""
-    return [set(c) for c in nx.strongly_connected_components(_digraph(nodes, edges))]
+    children = _adjacency(nodes, edges)
+    if len(_lexicographic_order(children)) == len(children):
+        return [{node} for node in children]  # acyclic: no need for networkx
+    import networkx as nx
+
+    return [set(c) for c in nx.strongly_connected_components(_nx_graph(sorted(children), children))]
 
 
 def cycle_of(edges: Iterable[tuple[str, str]]) -> list[tuple[str, str]] | None:
     """The edges of one cycle among ``edges``, or None (groups, say)."""
-    return _cycle(_digraph((), edges))
+    return _cycle(_adjacency((), edges), ())
 
 
-def _cycle(graph: nx.DiGraph) -> list[tuple[str, str]] | None:
-    """The one acyclicity check of every graph here: a cycle's edges, or None."""
-    if nx.is_directed_acyclic_graph(graph):
+def _cycle(children: Mapping[str, list[str]], nodes: Iterable[str]) -> list[tuple[str, str]] | None:
+    """The one acyclicity check of every graph here: a cycle's edges, or None.
+
+    An acyclic graph (every build that succeeds) is checked by the sort alone; networkx,
+    whose import costs ~0.15 s, is loaded only to name the cycle of a graph that has one.
+    """
+    if len(_lexicographic_order(children)) == len(children):
         return None
-    return [(up, down) for up, down, *_ in nx.find_cycle(graph)]
+    import networkx as nx
+
+    return [(up, down) for up, down, *_ in nx.find_cycle(_nx_graph(nodes, children))]
+
+
+def _nx_graph(nodes: Iterable[str], children: Mapping[str, list[str]]) -> Any:
+    """A networkx graph of ``nodes``, then every edge, sorted: the order its searches start
+    from, so the cycle it names is the same every run."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(sorted((up, down) for up, targets in children.items() for down in targets))
+    return graph
 
 
 def fqn_prefixes(manifest: Manifest) -> frozenset[tuple[str, ...]]:
@@ -223,18 +279,14 @@ def build_graph(manifest: Manifest) -> DbtGraph:
             (node.unique_id,),
         )
 
-    unit_ids = sorted(units)
-    dag = nx.DiGraph()
-    dag.add_nodes_from(unit_ids)
-    dag.add_edges_from(
-        (parent_id, unit_id) for unit_id in unit_ids for parent_id in sorted(task_parents(unit_id))
-    )
-    _check_acyclic(dag)
-    return DbtGraph(units, dag)
+    upstream_of = {unit_id: tuple(sorted(task_parents(unit_id))) for unit_id in sorted(units)}
+    graph = DbtGraph(units, upstream_of)
+    _check_acyclic(graph._children, sorted(units))
+    return graph
 
 
-def _check_acyclic(dag: nx.DiGraph) -> None:
-    cycle = _cycle(dag)
+def _check_acyclic(children: Mapping[str, list[str]], nodes: list[str]) -> None:
+    cycle = _cycle(children, nodes)
     if cycle is None:
         return
     path = " -> ".join(one_line(up) for up in [up for up, _ in cycle] + [cycle[0][0]])

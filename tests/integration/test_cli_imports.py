@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 #: modules a pipeline command loads, and ``--help`` must not
 PIPELINE = (
@@ -52,3 +53,19 @@ def test_help_runs_without_loading_the_pipeline():
 def test_the_public_api_loads_the_pipeline_on_first_use():
     assert "dagfactory.pipeline" not in _loaded_after("import dagfactory")
     assert "dagfactory.pipeline" in _loaded_after("import dagfactory; dagfactory.build")
+
+
+def test_a_build_of_an_acyclic_project_never_imports_networkx(tmp_path):
+    """networkx costs ~0.15 s to import: only a graph with a cycle, to name it, loads it."""
+    shop = str(Path(__file__).resolve().parents[2] / "sample_manifests/shop/manifest.json")
+    argv = ["build", "--manifest", shop, "--out", str(tmp_path / "dags")]
+    code = (
+        "from dagfactory.cli import cli\n"
+        "try:\n"
+        f"    cli.main({argv!r}, prog_name='dagfactory')\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code"
+    )
+    loaded = _loaded_after(code)
+    assert "dagfactory.graph" in loaded and "jinja2" in loaded
+    assert "networkx" not in loaded

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dagfactory.errors import GraphError
-from dagfactory.graph import build_graph
+from dagfactory.graph import build_graph, cycle_of, strongly_connected, topological_order
 from dagfactory.manifest import load_manifest
 
 
@@ -80,3 +83,38 @@ def test_a_cycle_between_models_is_a_clear_error(edited_manifest):
 
     with pytest.raises(GraphError, match=r"the dbt graph has a cycle: .*fct_orders.*stg_orders"):
         build_graph(load_manifest(edited_manifest(make_cycle)))
+
+
+_NAMES = st.sampled_from([f"n{i}" for i in range(12)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _NAMES), max_size=40), st.sets(_NAMES, max_size=12))
+def test_orders_and_cycles_are_networkx_s_on_any_small_graph(edges, lonely):
+    """The hot path sorts with plain dicts; networkx (imported only for cycles) is the oracle."""
+    reference = nx.DiGraph()
+    reference.add_nodes_from(sorted(lonely))
+    reference.add_edges_from(sorted(edges))
+    nodes = set(reference.nodes)
+    if nx.is_directed_acyclic_graph(reference):
+        assert topological_order(nodes, edges) == list(
+            nx.lexicographical_topological_sort(reference)
+        )
+        assert cycle_of(edges) is None
+        assert sorted(map(sorted, strongly_connected(nodes, edges))) == [[n] for n in sorted(nodes)]
+    else:
+        cycle = cycle_of(edges)
+        assert cycle and all(reference.has_edge(up, down) for up, down in cycle)
+        assert [down for _, down in cycle] == [up for up, _ in cycle[1:]] + [cycle[0][0]]
+        found = sorted(map(sorted, strongly_connected(nodes, edges)))
+        assert found == sorted(map(sorted, nx.strongly_connected_components(reference)))
+
+
+def test_a_graph_keeps_its_unit_edges_sorted_both_ways(graph):
+    edges = graph.edges()
+    assert edges == sorted(edges)
+    for up, down in edges:
+        assert down in graph.downstream(up) and up in graph.upstream(down)
+    order = graph.topological_order()
+    assert sorted(order) == sorted(graph.units)
+    assert all(order.index(up) < order.index(down) for up, down in edges)
