@@ -91,10 +91,8 @@ def generate(
     *,
     run_results: Sequence[str | Path] = (),
     template_dir: str | None = None,
-    jobs: int | None = None,
 ) -> BuildResult:
-    """Everything ``dagfactory build`` does except writing files. ``jobs``: processes that
-    render the files (default: ``dagfactory.render.render_jobs``; 1 never forks)."""
+    """Everything ``dagfactory build`` does except writing files."""
     config = config or Config()
     manifest = load_manifest(manifest_path)
     run_times = load_run_results(run_results) if run_results else None
@@ -104,7 +102,7 @@ def generate(
     dags = assemble(graph, grouping, routes, manifest, config)
     airflow_rules.check_dags(dags, config)  # ids, asset URIs: what Airflow would reject
     plans = plan_dags(dags, config)  # every operator keyword decided here
-    files = render_dags(plans, config.airflow_version, template_dir, jobs=jobs)  # no Config
+    files = render_dags(plans, config.airflow_version, template_dir)  # laid out, no Config
     warnings = build_warnings(dags, config, grouping.strategy)
     return BuildResult(manifest, config, dags, tuple(files), grouping.strategy, warnings=warnings)
 
@@ -116,12 +114,9 @@ def build(
     *,
     run_results: Sequence[str | Path] = (),
     template_dir: str | None = None,
-    jobs: int | None = None,
 ) -> BuildResult:
     """Generate the DAG files and swap them into ``out_dir`` as a whole."""
-    result = generate(
-        manifest_path, config, run_results=run_results, template_dir=template_dir, jobs=jobs
-    )
+    result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
     files = {file.name: file.text.encode("utf-8") for file in result.files}
     from dagfactory.preview import sidecar_file  # the build's summary, for preview --against
 

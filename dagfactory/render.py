@@ -10,14 +10,8 @@ string literal.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-import os
-import pickle
-import sys
-import threading
-import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,10 +20,10 @@ from typing import Any, NamedTuple
 from dagfactory import _airflow_api
 from dagfactory._pysrc import Call, literal
 from dagfactory._version import __version__
-from dagfactory.errors import ConfigError, DagFactoryError, RenderError
-from dagfactory.plan import ASSET_LIST, DagPlan, OperatorCall
+from dagfactory.errors import ConfigError, RenderError
+from dagfactory.plan import ASSET_LIST, DagPlan
 
-__all__ = ["RenderedFile", "render_dag", "render_dags", "render_jobs", "template_dirs"]
+__all__ = ["RenderedFile", "render_dag", "render_dags", "template_dirs"]
 
 TEMPLATE_NAME = "dag.py.j2"
 
@@ -204,127 +198,7 @@ def render_dag(
 
 
 def render_dags(
-    plans: Iterable[DagPlan],
-    airflow_version: str,
-    template_dir: str | None = None,
-    *,
-    jobs: int | None = None,
+    plans: Iterable[DagPlan], airflow_version: str, template_dir: str | None = None
 ) -> list[RenderedFile]:
-    """Every plan's file, in plan order. Big builds render in ``jobs`` forked processes
-    (default: one per usable CPU, see :func:`render_jobs`): compiling each file to prove it
-    is Python is most of this stage's time, and files are independent. The text does not
-    depend on ``jobs``."""
-    plans = list(plans)
     template_dirs(template_dir)  # a --templates folder that does not exist stops here
-    jobs = render_jobs(plans) if jobs is None else max(1, jobs)
-    if jobs == 1 or len(plans) < 2 or not _can_fork():
-        return [render_dag(plan, airflow_version, template_dir) for plan in plans]
-    return _render_forked(plans, airflow_version, template_dir, jobs)
-
-
-#: tasks per render process below which a fork costs more than it saves
-TASKS_PER_JOB = 1000
-MAX_JOBS = 8
-
-
-def render_jobs(plans: Sequence[DagPlan]) -> int:
-    """How many processes render ``plans`` by default: ``DAGFACTORY_JOBS`` when set (``1``:
-    never fork), else one per usable CPU (at most :data:`MAX_JOBS`), fewer when there are
-    fewer than :data:`TASKS_PER_JOB` tasks each."""
-    if not _can_fork():
-        return 1
-    chosen = os.environ.get("DAGFACTORY_JOBS", "").strip()
-    if chosen:
-        if not chosen.isdigit() or int(chosen) < 1:
-            raise ConfigError(f"DAGFACTORY_JOBS must be a whole number >= 1, got {chosen!r}")
-        return int(chosen)
-    tasks = sum(len(plan.tasks) + len(plan.sensors) for plan in plans)
-    cpus = len(os.sched_getaffinity(0))
-    return max(1, min(cpus, MAX_JOBS, len(plans), tasks // TASKS_PER_JOB))
-
-
-def _can_fork() -> bool:
-    """Linux, and no other thread: a fork copies only the calling thread, so a lock another
-    thread holds would stay held in the child."""
-    return sys.platform == "linux" and threading.active_count() == 1
-
-
-def _shares(plans: Sequence[DagPlan], jobs: int) -> list[list[int]]:
-    """Plan indexes split into ``jobs`` shares of about equal task counts (largest first,
-    each to the lightest share; ties by position, so the split is the same every run)."""
-    shares: list[list[int]] = [[] for _ in range(jobs)]
-    loads = [0] * jobs
-    weight = [_weight(plan) for plan in plans]
-    for index in sorted(range(len(plans)), key=lambda i: (-weight[i], i)):
-        lightest = loads.index(min(loads))
-        shares[lightest].append(index)
-        loads[lightest] += weight[index]
-    return [share for share in shares if share]
-
-
-def _weight(plan: DagPlan) -> int:
-    """About how much source a plan makes: its calls, keywords and list items (asset lists
-    are what make one task's source longer than another's)."""
-    weight = 1
-    for call in (*plan.sensors, *plan.tasks, OperatorCall("", "", plan.dag_kwargs)):
-        weight += len(call.kwargs)
-        for _, value in call.kwargs:
-            if isinstance(value, (list, tuple)):
-                weight += len(value)
-            elif isinstance(value, Call) and value.args and isinstance(value.args[0], list):
-                weight += len(value.args[0])  # the schedule's asset list
-    return weight
-
-
-def _render_forked(
-    plans: Sequence[DagPlan], airflow_version: str, template_dir: str | None, jobs: int
-) -> list[RenderedFile]:
-    """Render the first share here and each other share in a forked child, which sends its
-    files (or its error) back pickled through a pipe and leaves with ``os._exit``."""
-    own, *others = _shares(plans, jobs)
-    children = []
-    for share in others:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: render, report, exit without running any cleanup
-            os.close(read_end)
-            gc.disable()
-            try:
-                outcome: tuple[str, Any] = (
-                    "files",
-                    [(i, render_dag(plans[i], airflow_version, template_dir)) for i in share],
-                )
-            except DagFactoryError as exc:
-                outcome = ("error", (type(exc).__name__, exc.message, exc.group))
-            except BaseException:
-                outcome = ("crash", traceback.format_exc())
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
-            os._exit(0)
-        os.close(write_end)
-        children.append((pid, read_end))
-    rendered: dict[int, RenderedFile] = {}
-    failures: list[Exception] = []
-    try:
-        rendered.update((i, render_dag(plans[i], airflow_version, template_dir)) for i in own)
-    except DagFactoryError as exc:
-        failures.append(exc)
-    finally:  # read every pipe to its end, then reap: no child outlives this call
-        for pid, read_end in children:
-            with os.fdopen(read_end, "rb") as pipe:
-                data = pipe.read()
-            _, status = os.waitpid(pid, 0)
-            if not data or os.waitstatus_to_exitcode(status) != 0:
-                failures.append(RenderError(f"a render process ended with status {status}"))
-                continue
-            kind, payload = pickle.loads(data)
-            if kind == "files":
-                rendered.update(payload)
-            elif kind == "error":
-                _, message, group = payload
-                failures.append(RenderError(message, group=group))
-            else:
-                failures.append(RuntimeError(f"a render process failed:\n{payload}"))
-    if failures:
-        raise failures[0]  # the first share's own error first: the same one as with jobs=1
-    return [rendered[i] for i in range(len(plans))]
+    return [render_dag(plan, airflow_version, template_dir) for plan in plans]
