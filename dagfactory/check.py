@@ -703,13 +703,12 @@ def checked_build(
     """``dagfactory build --check``: check the files aside first; only a clean set reaches
     ``out_dir`` (and so a push). Returns the build result (``out_dir`` None if refused).
 
-    The files are generated twice when the check passes (once to check, once by
-    ``pipeline.build``, which owns writing the folder): the output is deterministic, and the
-    check never has to know how a build folder is swapped in.
+    The files checked are the files written: ``pipeline.write`` swaps this very result in,
+    so the check never has to know how a build folder is swapped in.
     """
     import dataclasses
 
-    from dagfactory.pipeline import build, generate
+    from dagfactory.pipeline import generate, write
 
     result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
     with tempfile.TemporaryDirectory(prefix="dagfactory-build-check-") as tmp:
@@ -719,7 +718,4 @@ def checked_build(
     report = dataclasses.replace(report, folder=str(out_dir))
     if not report.ok:
         return result, report
-    built = build(
-        manifest_path, out_dir, config, run_results=run_results, template_dir=template_dir
-    )
-    return built, report
+    return write(result, out_dir), report

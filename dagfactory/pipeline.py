@@ -26,7 +26,7 @@ from dagfactory.render import RenderedFile, render_dags
 from dagfactory.routing import route_units
 from dagfactory.specs import DagSpec, assemble
 
-__all__ = ["BuildResult", "build", "generate"]
+__all__ = ["BuildResult", "build", "generate", "write"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,11 @@ def build(
 ) -> BuildResult:
     """Generate the DAG files and swap them into ``out_dir`` as a whole."""
     result = generate(manifest_path, config, run_results=run_results, template_dir=template_dir)
+    return write(result, out_dir)
+
+
+def write(result: BuildResult, out_dir: str | Path) -> BuildResult:
+    """Swap a generated build into ``out_dir`` as a whole: its DAG files and its summary."""
     files = {file.name: file.text.encode("utf-8") for file in result.files}
     from dagfactory.preview import sidecar_file  # the build's summary, for preview --against
 
