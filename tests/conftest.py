@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +16,11 @@ import pytest
 
 pytest_plugins = ["s3servers"]  # push tests: real S3 servers, counting proxy, build folders
 
-# Airflow reads its configuration at import time: point it at a throwaway home first.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="dagfactory-airflow-home-"))
+# Airflow reads its configuration at import time: point it at a throwaway home first,
+# removed when the test run ends (every run used to leave one in /tmp).
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="dagfactory-airflow-home-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
