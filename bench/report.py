@@ -282,7 +282,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "garbage collector disabled, as dagfactory does while it loads (GC passes over millions",
         "of fresh, acyclic JSON objects are most of a plain parse's time). On small manifests",
         "the ratio is large because the build's fixed cost (interpreter start and imports,",
-        "~0.15 s of CPU, a third of it networkx) is as big as the whole floor there.",
+        "~0.1 s of CPU) is as big as the whole floor there.",
         "",
     ]
     out += _layered_section(results)
@@ -461,13 +461,21 @@ What changed, and why:
 - Left alone on purpose: node extraction (~10 us per node, 17 dict lookups: the rest of a
   rewrite would save ~0.04 s), template compilation (once per process already), writing (10 ms).
 
-Open, measured, not in files this bench owns:
-- **networkx: ~0.15 s CPU per build end to end**: its import (with a scan of every installed
-  package's entry points for backends) and its generic algorithms. A ~130-line `dagfactory/_digraph.py` (adjacency, lexicographical
-  topological sort, acyclicity; networkx still imported for naming a cycle in an error and for
-  `group_cycles: merge`) gives byte-identical output and took the 5k build from 1.40x to 1.22x
-  the floor in one alternating measurement (floor 0.78 s, main 1.09 s, patched 0.95 s). It
-  needs `grouping.py` changed too.
+- **networkx** (done): its import, with a scan of every installed package's entry points for
+  backends, was ~0.15-0.2 s of every build. The graph stage now sorts and checks acyclicity
+  with plain adjacency dicts and imports networkx only to name a cycle or merge circular
+  groups (layered 5k: 1.84x -> 1.60x the floor, min of 7 alternating fresh processes).
+
+Open, measured:
+- **`compile()` of each rendered file** (a template that lays out something that is not Python
+  must be a `RenderError`, issue #12) is now the largest cost after the parse: ~0.24 s for the
+  layered 5k build's four 0.8-1.1 MB files. It costs ~1-2 us per token, whatever the
+  statement: a task is ~45 tokens (its call, keywords, inlet `Asset(...)`s and its
+  `set_upstream` line). Writing inlet and schedule lists as one call of URI strings saves ~19%
+  of it; a table of constant rows with one loop, ~55% (but the file stops being one explicit
+  operator call per task, which `dagfactory check` and readers rely on). Rendering in forked
+  processes was tried and reverted: copy-on-write faults over the 350 MB heap added ~0.1 s
+  CPU, and a busy 2-core machine made it slower (1.92x vs 1.79x).
 - **Airflow hashes the DAG on every `>>`.** `_set_relatives` puts both tasks' DAG in a set; a
   DAG's `__hash__` hashes its `schedule`, and each schedule `Asset` hashes by `json.dumps`. So a
   file whose schedule is a plain list costs about (in-DAG edges x schedule assets) x ~40 us on
