@@ -52,9 +52,12 @@ tests use it to know how many models, tests and ephemerals dbt should report.
 from __future__ import annotations
 
 import argparse
+import heapq
+import re
 import shutil
 import sys
 import time
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
@@ -99,6 +102,8 @@ class Model:
     tested: bool = False  # unique + not_null on id
     relationship_to: str | None = None  # relationships test: id -> ref(this).id
     reads_run_date: bool = False
+    materialized: str | None = None  # written as config() in the SQL (like shape only)
+    also_related_to: tuple[str, ...] = ()  # more relationships tests (like shape only)
 
     @property
     def group(self) -> str:
@@ -117,24 +122,35 @@ class Project:
     def counts(self) -> dict[str, int]:
         """What dbt should report after parsing the project."""
         tested = sum(m.tested for m in self.models)
-        relationships = sum(m.relationship_to is not None for m in self.models)
+        relationships = sum(
+            (m.relationship_to is not None) + len(m.also_related_to) for m in self.models
+        )
         return {
             "models": len(self.models),
             "ephemeral": sum(m.ephemeral for m in self.models),
             "seeds": len(self.seeds),
             "tests": 2 * tested + relationships,
             "relationships_tests": relationships,
-            "groups": len(AREAS) + 1,
+            "groups": len(self.group_names()),
         }
+
+    def group_names(self) -> tuple[str, ...]:
+        """The dbt groups ``_groups.yml`` declares, in file order."""
+        if not self.shape.startswith(LIKE):
+            return (*AREAS, STAGING_GROUP)
+        return tuple(sorted({m.group for m in self.models}))
 
 
 SHAPES = ("layered", "deep")
+LIKE = "like:"  # shape "like:<manifest.json>": copies of a real project's graph
 
 
 def plan(models: int, seed: int = 0, project: str = "synth", shape: str = "layered") -> Project:
     """Choose every model, edge and test of an N-model project (deterministic per seed)."""
+    if shape.startswith(LIKE):
+        return plan_like(models, Path(shape[len(LIKE) :]), project, shape)
     if shape not in SHAPES:
-        raise ValueError(f"shape must be one of {SHAPES}, not {shape!r}")
+        raise ValueError(f"shape must be one of {SHAPES} or {LIKE}<manifest.json>, not {shape!r}")
     if models < len(SOURCES) + 2 * len(AREAS):
         raise ValueError(f"need at least {len(SOURCES) + 2 * len(AREAS)} models")
     rng = Random(seed)
@@ -212,6 +228,211 @@ def plan(models: int, seed: int = 0, project: str = "synth", shape: str = "layer
     return Project(project, seeds, tuple(final), shape)
 
 
+# --- shape "like:<manifest.json>": a real project's graph, copied until there are N models
+
+
+@dataclass(frozen=True)
+class _Original:
+    """One model (or snapshot) of the real manifest, reduced to what a copy keeps."""
+
+    uid: str
+    name: str  # sanitised, unique across models and seeds, without the copy prefix
+    folder: str  # first folder of its path (package name at the models/ root)
+    materialized: str  # table | view | ephemeral
+    parents: tuple[str, ...]  # uids of models, snapshots and seeds; sources -> "source:<uid>"
+    tested: bool
+    related_to: tuple[str, ...]  # uids of the other model of each two-parent test
+
+
+@dataclass(frozen=True)
+class _RealGraph:
+    models: tuple[_Original, ...]  # parents first (topological order, ties by uid)
+    seeds: dict[str, str]  # seed uid (or "source:<uid>") -> sanitised name
+
+
+def _sanitise(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_") or "x"
+
+
+def _layer_of(folder: str) -> str:
+    """dbt-style layer of a real top folder: staging-, intermediate- or (default) marts-like."""
+    f = folder.lower()
+    if "stag" in f or f.startswith(("stg", "src", "source", "base", "raw")):
+        return "staging"
+    if f.startswith("int"):
+        return "intermediate"
+    return "marts"
+
+
+def read_real_graph(manifest_path: Path) -> _RealGraph:
+    """Models, snapshots (as models), seeds, sources and tests of a real manifest.json."""
+    import orjson
+
+    raw = orjson.loads(Path(manifest_path).read_bytes())
+    nodes = {
+        uid: n
+        for uid, n in raw["nodes"].items()
+        if (n.get("config") or {}).get("enabled", True)
+        and n["resource_type"] in ("model", "snapshot", "seed", "test")
+    }
+    kept = {u for u, n in nodes.items() if n["resource_type"] in ("model", "snapshot")}
+    seed_uids = sorted(u for u, n in nodes.items() if n["resource_type"] == "seed")
+
+    def parents_of(n: dict) -> list[str]:
+        out: list[str] = []
+        for p in (n.get("depends_on") or {}).get("nodes") or ():
+            ref = p if p in nodes else f"source:{p}" if p.startswith("source.") else None
+            if ref and ref not in out and nodes.get(ref, {}).get("resource_type") != "test":
+                out.append(ref)
+        return out
+
+    parents = {u: parents_of(nodes[u]) for u in kept}
+    tested: set[str] = set()
+    related: dict[str, set[str]] = {}
+    for n in nodes.values():
+        if n["resource_type"] != "test":
+            continue
+        on = [p for p in parents_of(n) if p in kept]
+        if len(on) == 1 and len(parents_of(n)) == 1:
+            tested.add(on[0])
+        elif len(on) == 2:
+            child = n.get("attached_node") if n.get("attached_node") in on else on[0]
+            related.setdefault(child, set()).add(on[1] if child == on[0] else on[0])
+
+    # Names: models, snapshots, seeds and source-seeds share dbt's ref namespace.
+    taken: set[str] = set()
+    names: dict[str, str] = {}
+    sources = sorted({p for ps in parents.values() for p in ps if p.startswith("source:")})
+    for u in sorted(kept) + seed_uids + sources:
+        if u.startswith("source:"):
+            base = "src_" + _sanitise("_".join(u.split(".")[2:]))
+        else:
+            version = nodes[u].get("version")
+            base = _sanitise(nodes[u]["name"] + (f"_v{version}" if version else ""))
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        names[u] = name
+
+    # Kahn's algorithm over models only, smallest uid first: deterministic, no recursion.
+    children: dict[str, list[str]] = {u: [] for u in kept}
+    waiting = {u: 0 for u in kept}
+    for u in kept:
+        for p in parents[u]:
+            if p in kept:
+                children[p].append(u)
+                waiting[u] += 1
+    ready = [u for u in kept if not waiting[u]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(u)
+        for c in children[u]:
+            waiting[c] -= 1
+            if not waiting[c]:
+                heapq.heappush(ready, c)
+    if len(order) != len(kept):
+        raise ValueError(f"{manifest_path}: the models' refs form a cycle")
+
+    models = []
+    for u in order:
+        n = nodes[u]
+        path = n.get("path") or ""
+        folder = path.split("/")[0] if "/" in path else n["package_name"]
+        mat = (n.get("config") or {}).get("materialized")
+        mat = (
+            "ephemeral"
+            if mat == "ephemeral"
+            else "table"
+            if mat in ("table", "incremental", "snapshot")
+            else "view"
+        )
+        models.append(
+            _Original(
+                u,
+                names[u],
+                _sanitise(folder),
+                mat,
+                tuple(parents[u]),
+                u in tested,
+                tuple(sorted(related.get(u, ()))),
+            )
+        )
+    seeds = {u: names[u] for u in seed_uids + sources}
+    if not seeds:  # parentless models still need something to select from
+        seeds["root"] = next(n for n in ("raw_root", "raw_root_seed") if n not in taken)
+    return _RealGraph(tuple(models), seeds)
+
+
+def plan_like(models: int, manifest_path: Path, project: str, shape: str) -> Project:
+    """Disjoint copies ``c0_``, ``c1_``, ... of the real graph until there are N models."""
+    real = read_real_graph(manifest_path)
+    if models < 1:
+        raise ValueError("need at least one model")
+    by_uid = {o.uid: o for o in real.models}
+    all_seeds = sorted(real.seeds)
+    seeds: list[str] = []
+    out: list[Model] = []
+    copy = 0
+    while len(out) < models:
+        pre = f"c{copy}_"
+        take = real.models[: models - len(out)]  # parents-first prefix: no ref dangles
+        kept = {o.uid for o in take}
+        testable = {u for u in kept if by_uid[u].materialized != "ephemeral"}
+        used: set[str] = set()
+        for o in take:
+            parents = [p for p in o.parents if p in kept or p in real.seeds]
+            if not parents:  # reads no model or seed: one seed, chosen by its uid
+                parents = [all_seeds[zlib.crc32(o.uid.encode()) % len(all_seeds)]]
+            used.update(p for p in parents if p in real.seeds)
+            eph = o.materialized == "ephemeral"
+            related = [pre + by_uid[r].name for r in o.related_to if not eph and r in testable]
+            out.append(
+                Model(
+                    pre + o.name,
+                    _layer_of(o.folder),
+                    pre + o.folder,
+                    tuple(pre + (real.seeds.get(p) or by_uid[p].name) for p in parents),
+                    ephemeral=eph,
+                    tested=o.tested and not eph,
+                    relationship_to=related[0] if related else None,
+                    materialized=o.materialized,
+                    also_related_to=tuple(related[1:]),
+                )
+            )
+        full = len(take) == len(real.models)
+        seeds += [pre + real.seeds[s] for s in all_seeds if full or s in used]
+        copy += 1
+    first = next(i for i, m in enumerate(out) if not m.ephemeral)
+    out[first] = replace(out[first], reads_run_date=True)
+    return Project(project, tuple(seeds), tuple(out), shape)
+
+
+def _dbt_project_like(project: Project) -> str:
+    """Layers with their default materialization; one group per non-staging folder."""
+    p = project.name
+    folders: dict[str, set[str]] = {"staging": set(), "intermediate": set(), "marts": set()}
+    for m in project.models:
+        folders[m.layer].add(m.folder)
+    layers = ""
+    for layer, mat in (("staging", "view"), ("intermediate", "view"), ("marts", "table")):
+        if not folders[layer]:  # dbt warns about config paths that match no model
+            continue
+        layers += f"    {layer}:\n      +materialized: {mat}\n"
+        if layer == "staging":
+            layers += f"      +group: {STAGING_GROUP}\n"
+        else:
+            layers += "".join(f"      {f}:\n        +group: {f}\n" for f in sorted(folders[layer]))
+    head = _dbt_project(p).split("    staging:\n", 1)[0]  # the layered file up to its layers
+    note = (
+        "# Graph copied from a real project's manifest (shape like:...); every model's\n"
+        "# materialization is set in its own config().\n"
+    )
+    return head.replace("do not edit.\n", "do not edit.\n" + note, 1) + layers
+
+
 def _pick_parents(rng: Random, pools: list[tuple[list[str], int]]) -> tuple[str, ...]:
     """1-4 distinct parents drawn from weighted pools (empty pools are skipped)."""
     live = [(pool, w) for pool, w in pools if pool]
@@ -230,10 +451,11 @@ def render(project: Project, seed: int = 0) -> dict[str, str]:
     """Every file of the project: relative path -> text."""
     rng = Random(seed ^ 0x5EED)
     p = project.name
+    like = project.shape.startswith(LIKE)
     files: dict[str, str] = {
-        "dbt_project.yml": _dbt_project(p, project.shape),
+        "dbt_project.yml": _dbt_project_like(project) if like else _dbt_project(p, project.shape),
         "profiles.yml": _profiles(p),
-        "models/_groups.yml": _groups(),
+        "models/_groups.yml": _groups(project.group_names()),
     }
     for name in project.seeds:
         rows = ["id,amount,label,created_at"]
@@ -300,9 +522,9 @@ def _profiles(p: str) -> str:
     )
 
 
-def _groups() -> str:
+def _groups(names: tuple[str, ...] = (*AREAS, STAGING_GROUP)) -> str:
     lines = ["version: 2", "", "groups:"]
-    for g in (*AREAS, STAGING_GROUP):
+    for g in names:
         lines += [
             f"  - name: {g}",
             "    owner:",
@@ -314,6 +536,8 @@ def _groups() -> str:
 
 def _model_sql(m: Model) -> str:
     head = "{{ config(materialized='ephemeral') }}\n\n" if m.ephemeral else ""
+    if m.materialized and not m.ephemeral:
+        head = f"{{{{ config(materialized='{m.materialized}') }}}}\n\n"
     if m.reads_run_date:
         created = f"cast('{{{{ env_var('{RUN_DATE_ENV}', '2024-01-01') }}}}' as date)"
     else:
@@ -339,18 +563,19 @@ def _model_sql(m: Model) -> str:
 def _schema_yml(models: list[Model]) -> str:
     lines: list[str] = []
     for m in models:
-        if not (m.tested or m.relationship_to):
+        if not (m.tested or m.relationship_to or m.also_related_to):
             continue
         lines += [f"  - name: {m.name}", "    columns:", "      - name: id", "        data_tests:"]
         if m.tested:
             lines += ["          - unique", "          - not_null"]
-        if m.relationship_to:
-            lines += [
-                "          - relationships:",
-                "              arguments:",
-                f"                to: ref('{m.relationship_to}')",
-                "                field: id",
-            ]
+        for to in (m.relationship_to, *m.also_related_to):
+            if to:
+                lines += [
+                    "          - relationships:",
+                    "              arguments:",
+                    f"                to: ref('{to}')",
+                    "                field: id",
+                ]
     return "version: 2\n\nmodels:\n" + "\n".join(lines) + "\n" if lines else ""
 
 
@@ -384,6 +609,12 @@ def generate(
     return proj
 
 
+def _shape_arg(text: str) -> str:
+    if text in SHAPES or (text.startswith(LIKE) and Path(text[len(LIKE) :]).is_file()):
+        return text
+    raise argparse.ArgumentTypeError(f"{SHAPES} or {LIKE}<path to an existing manifest.json>")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, required=True, help="number of models (>= 20)")
@@ -392,7 +623,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--project", default="synth", help="dbt project and profile name")
     ap.add_argument("--force", action="store_true", help="replace models/ and seeds/ in --out")
     ap.add_argument(
-        "--shape", choices=SHAPES, default="layered", help="deep: each area a chain of steps"
+        "--shape",
+        type=_shape_arg,
+        default="layered",
+        help="deep: each area a chain of steps; like:<manifest.json>: copies of a real graph",
     )
     args = ap.parse_args(argv)
     start = time.perf_counter()
