@@ -44,6 +44,24 @@ files, written in sorted order):
   tables there (DuckDB would re-bind a 100-deep chain of views for every model).
   dbt's default test-edge algorithm walks each test's ancestors, so its cost grows with
   depth; this shape shows that cost (``bench/dbt_task.py --shape deep``).
+* ``--shape like:<manifest.json>``: the *graph* of a real project (whose SQL and
+  warehouse we cannot run), copied. From the manifest (enabled nodes only): every model
+  of every package and every snapshot (as a ``table`` model, so paths through it stay),
+  with the same refs among models, snapshots and seeds; ``ephemeral`` where the original
+  is, ``table`` for table/incremental/snapshot, else ``view`` (in each model's
+  ``config()``); every seed (five invented rows); every source a model reads becomes a
+  seed ``src_<source>_<table>``; a model with any single-parent test gets ``unique`` +
+  ``not_null`` on ``id``; a test on exactly two models becomes a ``relationships`` test
+  from its attached model to the other. Invented: SQL and data (as above), a seed chosen
+  by CRC32 of the uid for a model that reads no model or seed (``raw_root`` when the
+  project has neither seeds nor sources), the layer (first folder named like staging or
+  intermediate, else marts), one dbt group per copied top folder (``platform`` for
+  staging-like ones), no tests on ephemerals, and the run-date model (the first
+  non-ephemeral). Names are sanitised to ``[a-z0-9_]`` and made unique. ``--models N``
+  repeats the graph in disjoint copies ``c0_``, ``c1_``, ... (``models/<layer>/
+  c<k>_<first folder>/``) until there are N; the last copy is a parents-first prefix
+  (topological order, ties by uid) with only the seeds it reads, so no ref dangles. Each
+  full copy has exactly the real per-model ancestor counts.
 
 ``plan()`` returns the project as data (with ``counts()``) without writing anything;
 tests use it to know how many models, tests and ephemerals dbt should report.
