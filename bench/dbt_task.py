@@ -23,7 +23,8 @@ a ``naive``            ``dbt build --select fqn:<node> --indirect-selection caut
 b ``no_write_json``    a + ``--no-write-json``
 c ``fast_test_edges``  b + ``--use-fast-test-edges``
 d ``generated``        c + fresh ``--target-path``, parse state read from the shared
-                       file via ``DBT_PARTIAL_PARSE_FILE_PATH``: what tasks run
+                       file via ``DBT_PARTIAL_PARSE_FILE_PATH``, ``--cache-selected-only``:
+                       what tasks run
 e ``no_parse_state``   d without the shared parse state: a full parse
 f ``vars_changed``     d + ``--vars`` that differ from the parse state
 g ``env_var_changed``  d + ``DAGFACTORY_RUN_DATE`` changed (read by one model)
@@ -33,6 +34,14 @@ i ``generated_no_      d with no Python bytecode (.pyc) available: what a worker
   bytecode``           image installed without compiled bytecode pays per task
 j ``ls_no_write_json`` h + ``--no-write-json`` (plain ls writes manifest.json): the
                        real floor
+k ``generated_full_    d without ``--cache-selected-only``: dbt lists the relations
+  cache``              of every schema of the project before running one node
+l ``no_pp_file_diff``  d + ``DBT_PARTIAL_PARSE_FILE_DIFF=false``: dbt trusts the saved
+                       parse without reading the project's files. Measured, not used:
+                       a stale state runs stale SQL, and a state dbt cannot use (other
+                       vars, profile, dbt version) gives an empty project that exits 0
+m ``import_floor``     ``python -c "import dbt.cli.main, dbt.adapters.duckdb"``: what
+                       every dbt process pays before it reads anything
 ====================  ===========================================================
 
 Every run but i finds dbt's bytecode in a warm ``PYTHONPYCACHEPREFIX`` cache (this
@@ -82,9 +91,14 @@ VARIANTS: dict[str, str] = {
     "h": "ls",
     "i": "generated_no_bytecode",
     "j": "ls_no_write_json",
+    "k": "generated_full_cache",
+    "l": "no_pp_file_diff",
+    "m": "import_floor",
 }
-SHARED_STATE = ("d", "f", "g", "i")  # variants that read the shared parse state read-only
-FRESH_TARGET = ("d", "e", "f", "g", "i")
+SHARED_STATE = ("d", "f", "g", "i", "k", "l")  # read the shared parse state read-only
+FRESH_TARGET = ("d", "e", "f", "g", "i", "k", "l")
+CACHE_SELECTED_ONLY = ("d", "e", "f", "g", "i", "l")  # the generated command and its variations
+IMPORTS = "import dbt.cli.main, dbt.adapters.duckdb"
 # Inherited variables dropped from every dbt run (with every DBT_* one): they would
 # change where dbt reads and writes, how it parses, or whether bytecode is cached.
 CLEAR_ENV = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", synth_project.RUN_DATE_ENV)
@@ -230,6 +244,9 @@ def choose_node(manifest: dict[str, Any]) -> dict[str, Any]:
 def variant_argv(key: str, dbt: str, project: Path, node_fqn: str, target: Path) -> list[str]:
     """The dbt command line of a variant (``target`` is used by fresh-target variants)."""
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    if key == "m":  # the interpreter of the dbt script; run_dbt's --log-path lands in sys.argv
+        python = Path(dbt).parent / "python"
+        return [str(python) if python.is_file() else "python", "-c", IMPORTS]
     if key in ("h", "j"):
         ls = [dbt, "ls", "--select", f"fqn:{node_fqn}", *dirs]
         return [*ls, "--no-write-json"] if key == "j" else ls
@@ -240,6 +257,8 @@ def variant_argv(key: str, dbt: str, project: Path, node_fqn: str, target: Path)
         argv.append("--use-fast-test-edges")
     if key in FRESH_TARGET:
         argv += ["--target-path", str(target)]
+    if key in CACHE_SELECTED_ONLY:
+        argv.append("--cache-selected-only")
     if key == "f":
         argv += ["--vars", '{"run_date": "2024-01-02"}']
     return argv
@@ -253,6 +272,8 @@ def variant_env(key: str, base: dict[str, str], shared_state: Path, empty: Path)
         env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(shared_state)
     if key == "g":
         env[synth_project.RUN_DATE_ENV] = "2024-01-02"
+    if key == "l":
+        env["DBT_PARTIAL_PARSE_FILE_DIFF"] = "false"
     return env
 
 
@@ -371,6 +392,8 @@ def _env_note(key: str) -> dict[str, str]:
         note[synth_project.RUN_DATE_ENV] = "2024-01-02"
     if key == "i":
         note["PYTHONDONTWRITEBYTECODE"] = "1 (and no .pyc files)"
+    if key == "l":
+        note["DBT_PARTIAL_PARSE_FILE_DIFF"] = "false"
     return note
 
 
@@ -389,7 +412,12 @@ def derive(size: int, v: dict[str, Any]) -> dict[str, Any]:
         # Share of the naive task's CPU each step removes (negative: it costs more).
         "share_saved_no_write_json": r(naive - v["b"]["cpu_s"], naive),
         "share_saved_fast_test_edges": r(v["b"]["cpu_s"] - v["c"]["cpu_s"], naive),
-        "share_saved_own_target_shared_state": r(v["c"]["cpu_s"] - gen, naive),
+        "share_saved_own_target_shared_state": r(v["c"]["cpu_s"] - v["k"]["cpu_s"], naive),
+        "share_saved_cache_selected_only": r(v["k"]["cpu_s"] - gen, naive),
+        "no_pp_file_diff_saved_cpu_s": round(gen - v["l"]["cpu_s"], 2),
+        "import_floor_cpu_s": v["m"]["cpu_s"],
+        "naive_over_ls_no_write_json_cpu": r(naive, v["j"]["cpu_s"]),
+        "naive_over_ls_no_write_json_rss": r(v["a"]["max_rss_mb"], v["j"]["max_rss_mb"]),
         "full_parse_extra_cpu_s": round(v["e"]["cpu_s"] - gen, 2),
         "vars_changed_extra_cpu_s": round(v["f"]["cpu_s"] - gen, 2),
         "env_var_changed_extra_cpu_s": round(v["g"]["cpu_s"] - gen, 2),

@@ -8,6 +8,8 @@ from typing import Any
 
 #: written by ``bench/dbt_task.py`` (``make bench`` runs it first)
 DBT_TASK_RESULTS = Path(__file__).with_name("dbt_task.json")
+#: the same on the deep project shape (``bench/dbt_task.py --shapes deep``), shown after it
+DBT_TASK_DEEP_RESULTS = Path(__file__).with_name("dbt_task_deep.json")
 
 METHOD = """\
 ## How each number is measured
@@ -492,6 +494,9 @@ def _dbt_task_section(path: Path) -> list[str]:
     if not path.is_file():
         return ["", "## One dbt task (issue #11)", "", "Not measured: no bench/dbt_task.json.", ""]
     data = json.loads(path.read_text())
+    deep = path.with_name(DBT_TASK_DEEP_RESULTS.name)
+    if deep.is_file():
+        data["sizes"].update(json.loads(deep.read_text())["sizes"])
     out = [
         "",
         "## One dbt task: what each generated task costs the worker (issue #11)",
@@ -521,7 +526,11 @@ def _dbt_task_section(path: Path) -> list[str]:
             f"naive / generated: **{d['naive_over_generated_cpu']}x CPU, "
             f"{d['naive_over_generated_rss']}x peak RSS**; generated / `dbt ls`: "
             f"{d['generated_over_ls_cpu']}x (/ `dbt ls --no-write-json`: "
-            f"{d['generated_over_ls_no_write_json_cpu']}x). Extra CPU per task: no parse state "
+            f"{d['generated_over_ls_no_write_json_cpu']}x); naive / `dbt ls --no-write-json`, "
+            f"the most any command line of one dbt process could save: "
+            f"{d.get('naive_over_ls_no_write_json_cpu', '?')}x CPU, "
+            f"{d.get('naive_over_ls_no_write_json_rss', '?')}x peak RSS; importing dbt and the "
+            f"adapter alone: {d.get('import_floor_cpu_s', '?')} s. Extra CPU per task: no parse state "
             f"+{d['full_parse_extra_cpu_s']} s, a templated var +{d['vars_changed_extra_cpu_s']} s, "
             f"an env var read by one model +{d['env_var_changed_extra_cpu_s']} s, no bytecode "
             f"+{d['no_bytecode_extra_cpu_s']} s. Every model once a day, in worker CPU hours: "

@@ -66,6 +66,9 @@ class DbtConfig:
     fast_test_edges: bool | None = None
     #: let each task write manifest.json and run_results.json; false: ``--no-write-json``
     write_json: bool = False
+    #: pass ``--cache-selected-only`` (dbt lists only the schemas of the task's nodes, not
+    #: every schema of the project); null: when the manifest's dbt has it (1.7 and later)
+    cache_selected_only: bool | None = None
     #: each task try gets its own ``--target-path``/``--log-path``, a fresh folder under this
     #: one, removed when the task ends (Bash tasks); "" keeps the project's own ``target/``
     target_base: str = "/tmp/dagfactory-dbt"

@@ -195,10 +195,15 @@ def _dbt_dir(value: str | None, fallback: str, config: Config) -> str:
 DEFAULT_PROJECT_DIR = "/opt/airflow/dbt/{project}"
 
 
-#: the first dbt-core version that knows each flag a task may pass after its sub-command
-#: (dbt 1.5 moved global flags such as ``--no-write-json`` behind the sub-command)
+#: the first dbt-core version that knows each flag a task may pass after its sub-command,
+#: read from each release's ``dbt/cli/main.py``: ``--target-path`` is an option of ``build``
+#: since 1.5; global flags (``--no-write-json``, ``--cache-selected-only``) were options of
+#: the ``dbt`` group only, before the sub-command, until 1.7 added them to every sub-command
+#: (dbt 1.6 answers ``dbt build --no-write-json`` with "No such option"); the parse-state
+#: path is passed as ``DBT_PARTIAL_PARSE_FILE_PATH``, read since 1.6 wherever it stands
 FLAG_SINCE: Mapping[str, tuple[int, int]] = {
-    "--no-write-json": (1, 5),
+    "--no-write-json": (1, 7),
+    "--cache-selected-only": (1, 7),
     "--target-path": (1, 5),
     "--partial-parse-file-path": (1, 6),
     "--use-fast-test-edges": (1, 10),
@@ -228,7 +233,8 @@ def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...]
 
     The command is ``<executable> <build|test> --select <selector> <flags>``. The flags are
     the cheap ones for one node of a large project (docs/running-dbt.md): the fast test-edge
-    algorithm and no whole-project JSON artifacts, where the project's dbt has them.
+    algorithm, no whole-project JSON artifacts and a relation cache of the task's own schemas
+    only, where the project's dbt has them.
     """
     dbt = config.dbt
     project_dir = _project_dir(manifest, config)
@@ -246,6 +252,11 @@ def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...]
         flags.append("--use-fast-test-edges")
     if not dbt.write_json and dbt_knows(manifest, "--no-write-json"):
         flags.append("--no-write-json")
+    cache_selected_only = dbt.cache_selected_only
+    if cache_selected_only is None:
+        cache_selected_only = dbt_knows(manifest, "--cache-selected-only")
+    if cache_selected_only:
+        flags.append("--cache-selected-only")
     return (dbt.executable,), tuple(flags)
 
 
