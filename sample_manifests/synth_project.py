@@ -62,6 +62,14 @@ files, written in sorted order):
   c<k>_<first folder>/``) until there are N; the last copy is a parents-first prefix
   (topological order, ties by uid) with only the seeds it reads, so no ref dangles. Each
   full copy has exactly the real per-model ancestor counts.
+  Measured (``bench/dbt_task.py --sizes 2000 --repeats 3``, dbt-core 1.11.16, medians,
+  2 shared cores): tuva-health/tuva copied (2,000 models, 283 ephemeral, 513 seeds, 285
+  tests) naive/generated CPU 11.7/7.7 s = 1.52x, peak RSS 256/224 MB = 1.14x,
+  generated/ls 0.93 (1.05 against ls --no-write-json); abagdi-allvuesystems (shallow,
+  424 tests) 8.5/6.0 s = 1.43x, 233/205 MB = 1.14x, generated/ls 0.77 (0.88). The
+  layered shape's 3-4x does not carry over: there the fast test-edge flag saves most,
+  here about nothing (-4% and +2% of naive CPU), even on tuva's deeper graph (mean 60
+  model ancestors); these graphs carry 0.14 and 0.21 tests per model, layered ~1.9.
 
 ``plan()`` returns the project as data (with ``counts()``) without writing anything;
 tests use it to know how many models, tests and ephemerals dbt should report.
