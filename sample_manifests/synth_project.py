@@ -68,10 +68,11 @@ files, written in sorted order):
   generated/ls 0.93 (1.05 against ls --no-write-json); abagdi-allvuesystems (shallow,
   424 tests) 8.5/6.0 s = 1.43x, 233/205 MB = 1.14x, generated/ls 0.77 (0.88);
   FlipsideCrypto/solana-models (shallow, 2,924 tests) 15.9/10.2 s = 1.56x, 313/254 MB =
-  1.23x, generated/ls 0.92 (1.11). The layered shape's 3-4x does not carry over: there
-  the fast test-edge flag saves most, here -4%, 2% and 12% of the naive CPU. Layered
-  combines many tests (~1.9 per model) with depth; tuva is deep with few tests (0.14 per
-  model), abagdi and solana shallow (mean 9 and 7 model ancestors).
+  1.23x, generated/ls 0.92 (1.11). The fast test-edge flag saves -4%, 2% and 12% of the
+  naive CPU here: tuva is deep with few tests (0.14 per model), abagdi and solana shallow
+  (mean 9 and 7 model ancestors). The invented shapes in the same bench: layered 1.77x CPU
+  / 1.27x RSS, deep (many tests on a ~120-deep graph, where that flag saves most) 2.52x /
+  1.96x (BENCHMARKS.md).
 
 ``plan()`` returns the project as data (with ``counts()``) without writing anything;
 tests use it to know how many models, tests and ephemerals dbt should report.
