@@ -245,19 +245,19 @@ def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...]
     # Cautious: a model's task runs the tests whose only parent it is, never a test that
     # also reads another model (that one is a task of its own, after all its parents).
     flags += ["--indirect-selection", "cautious"]
-    fast_test_edges = dbt.fast_test_edges
-    if fast_test_edges is None:
-        fast_test_edges = dbt_knows(manifest, "--use-fast-test-edges")
-    if fast_test_edges:
+    if _switched_on(dbt.fast_test_edges, manifest, "--use-fast-test-edges"):
         flags.append("--use-fast-test-edges")
     if not dbt.write_json and dbt_knows(manifest, "--no-write-json"):
         flags.append("--no-write-json")
-    cache_selected_only = dbt.cache_selected_only
-    if cache_selected_only is None:
-        cache_selected_only = dbt_knows(manifest, "--cache-selected-only")
-    if cache_selected_only:
+    if _switched_on(dbt.cache_selected_only, manifest, "--cache-selected-only"):
         flags.append("--cache-selected-only")
     return (dbt.executable,), tuple(flags)
+
+
+def _switched_on(setting: bool | None, manifest: Manifest, flag: str) -> bool:
+    """A ``dbt.*`` flag switch: its value when the config sets one, else (null) whether the
+    project's dbt knows the flag."""
+    return dbt_knows(manifest, flag) if setting is None else setting
 
 
 def _project_dir(manifest: Manifest, config: Config) -> str:
