@@ -455,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # One short batch run over acyclic data: the cyclic GC would only rescan the manifest's
     # objects (10-15% of a build's CPU, see BENCHMARKS.md); memory is freed by refcounting.
     gc.disable()
+    if argv is None:  # the console script: the process ends with _exit_now
+        from dagfactory.manifest import keep_raw_json_until_exit
+
+        keep_raw_json_until_exit()
     try:
         cli.main(args=None if argv is None else list(argv), prog_name="dagfactory")
     except SystemExit as done:

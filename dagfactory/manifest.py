@@ -228,6 +228,25 @@ def _strings(value: Any, key: str, path: Path, unique_id: str) -> tuple[str, ...
     raise _bad(path, unique_id, key, "a list of strings", value)
 
 
+_NO_TAGS: tuple[Any, ...] = (None, [], "")  # what a node without tags holds
+_STR_ONLY = {str}
+_TEXT_OR_NONE = frozenset({str, type(None)})
+#: the optional text fields of a node, in the order ``_node`` reads them
+_OPTIONAL_TEXT_KEYS = (
+    "group",
+    "config.group",
+    "path",
+    "original_file_path",
+    "config.materialized",
+    "description",
+)
+
+
+def _all_text(items: list[Any]) -> bool:
+    """Every item a ``str``: one C-level pass, for the ~40k id lists of a 5k-model manifest."""
+    return not items or {*map(type, items)} == _STR_ONLY
+
+
 def _object(value: Any, key: str, path: Path, unique_id: str) -> Mapping[str, Any]:
     if value is None:
         return {}
@@ -257,11 +276,13 @@ def _check_depth(value: Any, key: str, path: Path, unique_id: str) -> None:
 
 
 def _depends_on(raw: Mapping[str, Any], path: Path, unique_id: str) -> tuple[str, ...]:
-    depends_on = _object(raw.get("depends_on"), "depends_on", path, unique_id)
+    depends_on = raw.get("depends_on")
+    if type(depends_on) is not dict:
+        depends_on = _object(depends_on, "depends_on", path, unique_id)
     nodes = depends_on.get("nodes")
     if nodes is None:  # seeds have depends_on.macros only
         return ()
-    if not isinstance(nodes, list) or not all(isinstance(item, str) for item in nodes):
+    if type(nodes) is not list or not _all_text(nodes):
         raise _bad(path, unique_id, "depends_on.nodes", "a list of node ids", nodes)
     if unique_id in nodes:
         raise ManifestError(
@@ -322,7 +343,9 @@ def _node(raw: Mapping[str, Any], path: Path, key: str) -> Node | None:
         node_tags = _strings(node_tags, "tags", path, unique_id)
         config_tags = _strings(config_tags, "config.tags", path, unique_id)
         tags: tuple[str, ...] = tuple(sorted(set(node_tags) | set(config_tags)))
-    else:  # [] / None / "" (checked all the same: a 0 or {} is still an error)
+    elif node_tags in _NO_TAGS and config_tags in _NO_TAGS:
+        tags = ()
+    else:  # a 0 or {}: the helper names the field
         _strings(node_tags, "tags", path, unique_id)
         _strings(config_tags, "config.tags", path, unique_id)
         tags = ()
@@ -343,18 +366,22 @@ def _node(raw: Mapping[str, Any], path: Path, key: str) -> Node | None:
     version = get("version")
     if not (version is None or isinstance(version, (str, int, float))):
         raise _bad(path, unique_id, "version", "a string or number", version)
-    group = _optional_text(get("group"), "group", path, unique_id) or _optional_text(
-        config_get("group"), "config.group", path, unique_id
+    texts = (
+        get("group"),
+        config_get("group"),
+        get("path"),
+        get("original_file_path"),
+        config_get("materialized"),
+        get("description"),
     )
-    file_path = _optional_text(get("path"), "path", path, unique_id)
-    original = _optional_text(get("original_file_path"), "original_file_path", path, unique_id)
+    if not _TEXT_OR_NONE.issuperset(map(type, texts)):  # one C-level test of six fields
+        for value, text_key in zip(texts, _OPTIONAL_TEXT_KEYS, strict=True):
+            _optional_text(value, text_key, path, unique_id)
+    group, config_group, file_path, original, materialized, description = texts
+    group = group or config_group
     original = original or file_path or ""
-    materialized = _optional_text(
-        config_get("materialized"), "config.materialized", path, unique_id
-    )
-    description = _optional_text(get("description"), "description", path, unique_id)
     fqn = get("fqn")
-    if type(fqn) is list and fqn and all(type(part) is str for part in fqn):
+    if type(fqn) is list and fqn and _all_text(fqn):
         fqn = tuple(fqn)
     else:
         fqn = _strings(fqn, "fqn", path, unique_id) or (package_name, name)
@@ -408,6 +435,22 @@ def _groups(raw_groups: Any) -> dict[str, DbtGroup]:
     return dict(sorted(groups.items()))
 
 
+#: Where raw JSON is parked instead of freed, once :func:`keep_raw_json_until_exit` was called
+_kept_until_exit: list[Any] | None = None
+
+
+def keep_raw_json_until_exit() -> None:
+    """Park each manifest's raw JSON for the rest of the process instead of freeing it.
+
+    For a process that ends with ``os._exit`` right after the build (the console script):
+    freeing a 47 MB manifest's ~1.5 M objects one by one is ~0.08 s of a 5k-model build,
+    work the end of the process does at once. It keeps ~10% more memory at the peak.
+    """
+    global _kept_until_exit
+    if _kept_until_exit is None:
+        _kept_until_exit = []
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Read ``manifest.json`` (dbt schema v4 to v12) into a :class:`Manifest`."""
     # The GC stays paused until the raw JSON is gone: re-enabled any earlier, its first
@@ -423,6 +466,8 @@ def load_manifest(path: str | Path) -> Manifest:
 
 def _load_manifest(path: Path) -> Manifest:
     raw = _read_json(path, "manifest")
+    if _kept_until_exit is not None:
+        _kept_until_exit.append(raw)
     if not isinstance(raw, dict):
         raise ManifestError("manifest is not a JSON object", path=str(path))
     metadata = _mapping(raw.get("metadata"))

@@ -136,3 +136,16 @@ def test_run_results_give_robust_statistics(tmp_path):
     assert times.median("model.shop.fct_orders") == 11.5
     assert times.p95("model.shop.fct_orders") == 900.0
     assert times.median("model.shop.broken") is None  # errored runs say nothing about duration
+
+
+def test_a_process_about_to_end_parks_the_raw_json_instead_of_freeing_it(
+    shop_manifest, monkeypatch
+):
+    from dagfactory import manifest as stage
+
+    freed = load_manifest(shop_manifest)
+    monkeypatch.setattr(stage, "_kept_until_exit", [])
+    parked = load_manifest(shop_manifest)
+    assert parked == freed  # the same nodes either way
+    (raw,) = stage._kept_until_exit
+    assert set(parked.nodes) <= {*raw["nodes"], *raw["unit_tests"]}

@@ -28,14 +28,25 @@ def test_a_build_replaces_the_previous_one_whole(shop_manifest, edited_manifest,
     assert [p.name for p in tmp_path.iterdir()] == ["dags"]  # no temp folders left behind
 
 
-def test_a_failed_build_leaves_the_previous_output_untouched(shop_manifest, tmp_path):
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{{ no_such_variable }}", "template failed"),
+        # a user template is compiled: one that lays out something not Python stops the build
+        ("with DAG(dag_id={{ dag_kwargs[0][1] }}\n", "the template made invalid Python"),
+    ],
+    ids=["template-error", "invalid-python"],
+)
+def test_a_failed_build_leaves_the_previous_output_untouched(
+    shop_manifest, tmp_path, template, error
+):
     out = tmp_path / "dags"
     build(shop_manifest, out, _config())
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     broken = tmp_path / "templates"
     broken.mkdir()
-    (broken / "dag.py.j2").write_text("{{ no_such_variable }}")
-    with pytest.raises(RenderError, match="template failed"):
+    (broken / "dag.py.j2").write_text(template)
+    with pytest.raises(RenderError, match=error):
         build(shop_manifest, out, _config(), template_dir=str(broken))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dags", "templates"]
