@@ -149,3 +149,13 @@ def test_a_process_about_to_end_parks_the_raw_json_instead_of_freeing_it(
     assert parked == freed  # the same nodes either way
     (raw,) = stage._kept_until_exit
     assert set(parked.nodes) <= {*raw["nodes"], *raw["unit_tests"]}
+
+
+def test_every_field_of_a_loaded_node_is_set_and_frozen(shop_manifest):
+    import dataclasses
+
+    for node in load_manifest(shop_manifest).nodes.values():
+        values = {f.name: getattr(node, f.name) for f in dataclasses.fields(node)}
+        assert node == type(node)(**values)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            node.name = "changed"  # type: ignore[misc]
