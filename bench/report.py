@@ -266,6 +266,11 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
     for key, ok in sorted(done.items(), key=lambda kv: (issues.get(kv[0], ""), kv[0])):
         issue = f" ({issues[key]})" if issues.get(key) else ""
         out.append(f"- {'PASS' if ok else 'FAIL'}{issue}: `{key}`")
+    informational = results.get("informational", {})
+    if informational:
+        out += ["", "Also measured, not a Done-means line:", ""]
+        for key, entry in sorted(informational.items()):
+            out.append(f"- {'yes' if entry['holds'] else 'no'}: `{key}` ({entry['why']})")
 
     out += ["", "## Build: `dagfactory build` against `orjson.loads` of the same file", ""]
     if results["sizes"]:

