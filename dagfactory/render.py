@@ -6,9 +6,9 @@ and constructors need, the jinja2 template and the content hash in the header. A
 templates (``--templates``) get a ``compile()`` of the result, so a layout that is not Python
 stops the build; the bundled ones are held to that by the tests instead (hostile-text property
 tests, every sample and corpus build parsed by Airflow), since compiling a 5k-model build's
-4 MB of source costs a quarter of the build. It never reads the config. Every value reaches the template as
-Python source made by :func:`dagfactory._pysrc.literal`, so user text can only ever be a
-string literal.
+4 MB of source costs a quarter of the build. It never reads the config. Every value reaches
+the template as Python source made by :func:`dagfactory._pysrc.literal`, so user text can
+only ever be a string literal.
 """
 
 from __future__ import annotations
