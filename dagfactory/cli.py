@@ -450,6 +450,44 @@ def diff_command(old: str, new: str, fmt: str) -> None:
         _echo(change.format_text())
 
 
+@cli.command("dbt-slices")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    help="Folder to write (replaced whole).  [default: target/dagfactory_slices beside "
+    "the manifest]",
+)
+@click.option(
+    "--project-dir",
+    default=None,
+    help="The dbt project the manifest was parsed from.  [default: the manifest's folder's parent]",
+)
+@click.option(
+    "--python",
+    default=None,
+    help="Interpreter for run.py on the workers.  [default: the one that runs dbt here]",
+)
+def dbt_slices_command(
+    manifest: str, out_dir: str | None, project_dir: str | None, python: str | None
+) -> None:
+    """Write one small manifest per task, for the worker image (run it after `dbt parse`).
+
+    Each task then hands dbt its own nodes instead of having dbt read and link the whole
+    project (docs/running-dbt.md).
+    """
+    from dagfactory.dbt_slices import write_dbt_slices
+
+    out = out_dir or str(Path(manifest).parent / "dagfactory_slices")
+    report = write_dbt_slices(manifest, out, project_dir=project_dir, python=python)
+    if report.refused:
+        _echo(f"warning: no task gets a slice: {report.refused}; every task runs plain dbt")
+    _echo(f"wrote {report.slices} slices to {report.folder}")
+    for unique_id, why in sorted(report.plain_dbt.items()):
+        _echo(f"  {unique_id}: plain dbt ({why})")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     # One short batch run over acyclic data: the cyclic GC would only rescan the manifest's

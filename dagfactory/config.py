@@ -78,6 +78,11 @@ class DbtConfig:
     #: dbt's parse state, read by every task and written by none (``dbt parse`` in the image
     #: build); default ``<project_dir>/target/partial_parse.msgpack``; "" for none
     parse_state: str | None = None
+    #: the folder ``dagfactory dbt-slices`` writes in the image build: each task hands dbt a
+    #: small manifest of its own nodes instead of the whole project's parse (its ``run.py``
+    #: runs plain dbt where that might differ); default ``<project_dir>/target/
+    #: dagfactory_slices``, used when it exists on the worker; "" for none
+    slices: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Stage 1: read dbt artifacts into small typed objects.
 
-This is the only module that touches raw JSON. It reads the few fields later stages need,
-normalises the odd shapes dbt has written over the years (a tag given as a string, seeds with
-no ``depends_on.nodes``, no ``group``/``version`` before dbt 1.5) and drops the raw dicts, so
-the rest of the pipeline works on frozen dataclasses.
+This is the only module that reads raw JSON (``dbt_slices`` hands parts of dbt's own JSON
+back to dbt, untouched, through :func:`read_manifest_json`). It reads the few fields later
+stages need, normalises the odd shapes dbt has written over the years (a tag given as a
+string, seeds with no ``depends_on.nodes``, no ``group``/``version`` before dbt 1.5) and
+drops the raw dicts, so the rest of the pipeline works on frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "RunTimes",
     "load_manifest",
     "load_run_results",
+    "read_manifest_json",
 ]
 
 MIN_SCHEMA_VERSION = 4  # dbt 1.0
@@ -476,6 +478,14 @@ def load_manifest(path: str | Path) -> Manifest:
     finally:
         if enabled:
             gc.enable()
+
+
+def read_manifest_json(path: str | Path) -> dict[str, Any]:
+    """The manifest as dbt wrote it, for handing parts of it back to dbt."""
+    raw = _read_json(Path(path), "manifest")
+    if not isinstance(raw, dict):
+        raise ManifestError("manifest is not a JSON object", path=str(path))
+    return raw
 
 
 def _load_manifest(path: Path) -> Manifest:

@@ -170,6 +170,10 @@ def _shell_setup(run: DbtRun) -> str:
             f"if [ -f {state} ]; then export DBT_PARTIAL_PARSE_FILE_PATH={state}; "
             f"else echo {_shell(f'dagfactory: no dbt parse state at {run.parse_state}')} >&2; fi"
         )
+    if run.slices:
+        # "$@" is the dbt executable, or run.py and the dbt executable where the slices are.
+        exe, runner = _shell(run.executable[0]), _shell(f"{run.slices.rstrip('/')}/run.py")
+        lines.append(f"set -- {exe}; if [ -x {runner} ]; then set -- {runner} {exe}; fi")
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -188,7 +192,10 @@ def _shell_tail(run: DbtRun, dbt: DbtConfig) -> str:
 
 def bash_command(argv: Iterable[str], dbt: DbtConfig, run: DbtRun = _NO_DBT_RUN) -> str:
     """The dbt command line for ``bash -c``, as a Bash task's ``bash_command`` renders to."""
-    return _shell_setup(run) + " ".join(_shell(arg) for arg in argv) + _shell_tail(run, dbt)
+    words = [_shell(arg) for arg in argv]
+    if run.slices and words:
+        words[0] = '"$@"'
+    return _shell_setup(run) + " ".join(words) + _shell_tail(run, dbt)
 
 
 # --- task settings -----------------------------------------------------------------------
@@ -254,7 +261,10 @@ def _bash_command_value(task: TaskSpec, shared: _FileShared) -> Concat:
     Equal to :func:`bash_command` of the task's argv once Python evaluates it; naming the
     shared text once keeps a 2,000-task file half the size, and so cheaper to parse.
     """
-    command = _shell_words((*shared.run.executable, task.dbt_command, "--select"))
+    if shared.run.slices:  # DBT_SETUP put the executable (or run.py and it) in "$@"
+        command = '"$@" ' + _shell_words((task.dbt_command, "--select"))
+    else:
+        command = _shell_words((*shared.run.executable, task.dbt_command, "--select"))
     parts: list[Raw | str] = [_SETUP_REF] if shared.setup else []
     parts.append(f"{command} {_shell(task.selector)}")
     if shared.flags:

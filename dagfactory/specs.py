@@ -110,6 +110,8 @@ class DbtRun:
     #: what every task's dbt argv starts with, and the flags after ``--select <selector>``
     executable: tuple[str, ...] = ("dbt",)
     flags: tuple[str, ...] = ()
+    #: the ``dagfactory dbt-slices`` folder whose ``run.py`` starts dbt when it exists
+    slices: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,15 @@ def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
         parse_state = str(Path(_project_dir(manifest, config)) / "target/partial_parse.msgpack")
     if not dbt_knows(manifest, "--partial-parse-file-path"):
         parse_state = None
-    return DbtRun(target_base or None, dbt.keep_target, parse_state or None, executable, flags)
+    slices = dbt.slices
+    if slices is None:
+        slices = str(Path(_project_dir(manifest, config)) / "target/dagfactory_slices")
+    version = dbt_version_tuple(manifest.dbt_version)
+    if version is None or version < (1, 8):  # dbtRunner cannot take a manifest of its own
+        slices = None
+    return DbtRun(
+        target_base or None, dbt.keep_target, parse_state or None, executable, flags, slices or None
+    )
 
 
 def assemble(

@@ -1,0 +1,307 @@
+"""One small manifest per task, for the workers: each dbt task costs what its nodes cost.
+
+Why: a task's ``dbt build --select <node>`` reads the whole project's parse state and links
+the whole graph before it runs one node; at 2,000 models that is most of the task's CPU and
+memory (docs/running-dbt.md). ``write_dbt_slices`` runs where ``dbt parse`` runs (the
+worker image build) and writes, per task, the nodes it selects, the nodes they read (with
+ephemeral ancestors, whose SQL is inlined) and their sources, plus one ``base.json`` with
+every macro and hook. The generated command starts ``run.py`` (``dbt_slice_runner``), which
+gives the slice to dbt in-process, or runs plain dbt whenever the slice may be stale.
+
+What a slice must never do is run something other than what dbt's own parse would. So no
+slice is written for a task whose files read the whole ``graph`` (a slice holds part of it)
+or call ``env_var`` with a computed name, none at all for a project whose own macros read
+``graph`` or whose dbt predates ``dbtRunner(manifest=...)`` reading a manifest (1.8); and
+every slice records the files and parse-time environment variables it was made from, which
+``run.py`` checks before it uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dagfactory import buildfolder, dbt_slice_runner
+from dagfactory.errors import OutputError
+from dagfactory.graph import build_graph
+from dagfactory.manifest import load_manifest, read_manifest_json
+from dagfactory.specs import dbt_version_tuple
+
+__all__ = ["SliceReport", "write_dbt_slices"]
+
+RUNNER = "run.py"
+BASE = "base.json"
+MIN_DBT = (1, 8)
+
+#: ``graph`` as a Jinja variable: the whole project's nodes, which a slice holds only part of
+_READS_GRAPH = re.compile(r"\bgraph\s*[.\[]")
+_ENV_VAR_CALL = re.compile(r"\benv_var\s*\(")
+_ENV_VAR_LITERAL = re.compile(r"""\benv_var\s*\(\s*(['"])([^'"]+)\1""")
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    """What ``write_dbt_slices`` wrote: the folder, its slices and the tasks left to plain dbt."""
+
+    folder: str
+    slices: int
+    plain_dbt: Mapping[str, str]  # unique_id -> why its task runs plain dbt
+    refused: str | None  # why no task of the project gets a slice
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+class _Files:
+    """Reads the project's files once each: their digest and the env vars they read."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self._seen: dict[str, tuple[str | None, str]] = {}
+
+    def get(self, relative: str) -> tuple[str | None, str]:
+        if relative not in self._seen:
+            path = self.project / relative
+            try:
+                data = path.read_bytes()
+            except OSError:
+                self._seen[relative] = (None, "")
+            else:
+                text = data.decode("utf-8", errors="replace")
+                self._seen[relative] = (dbt_slice_runner.file_sha256(path), text)
+        return self._seen[relative]
+
+
+def _env_names(text: str) -> set[str] | None:
+    """Names passed to ``env_var`` as literals; None when one is computed."""
+    literal = _ENV_VAR_LITERAL.findall(text)
+    if len(literal) != len(_ENV_VAR_CALL.findall(text)):
+        return None
+    return {name for _, name in literal}
+
+
+def _env_values(names: Iterable[str]) -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in sorted(names)}
+
+
+def _own_file(raw: Mapping[str, Any], project_name: str) -> list[str]:
+    """Project files whose content a node was parsed from (its SQL, its YAML patch)."""
+    if raw.get("package_name") != project_name:
+        return []
+    files = [str(raw.get("original_file_path") or "")]
+    patch = raw.get("patch_path")
+    if isinstance(patch, str) and "://" in patch:
+        files.append(patch.split("://", 1)[1])
+    return [f for f in files if f]
+
+
+def _slice_nodes(
+    members: Iterable[str], raw_nodes: Mapping[str, Any], raw_units: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    """The task's nodes, the nodes they read (through ephemerals) and the sources they read."""
+
+    def raw(uid: str) -> Mapping[str, Any] | None:
+        return raw_nodes.get(uid) or raw_units.get(uid)
+
+    def parents(uid: str) -> list[str]:
+        return list(((raw(uid) or {}).get("depends_on") or {}).get("nodes") or ())
+
+    keep: set[str] = set(members)
+    stack = [p for m in members for p in parents(m)]
+    while stack:
+        uid = stack.pop()
+        if uid in keep or raw(uid) is None:
+            continue
+        keep.add(uid)
+        if ((raw(uid) or {}).get("config") or {}).get("materialized") == "ephemeral":
+            stack.extend(parents(uid))  # inlined into its readers: its own refs resolve too
+    sources = {p for uid in keep for p in parents(uid) if p.startswith("source.")}
+    nodes: dict[str, Any] = {}
+    units: dict[str, Any] = {}
+    for uid in sorted(keep):
+        data = dict(raw(uid) or {})
+        # dbt links every node's parents; a context node's own parents are not in the slice.
+        depends = dict(data.get("depends_on") or {})
+        depends["nodes"] = [p for p in parents(uid) if p in keep or p in sources]
+        data["depends_on"] = depends
+        (units if uid in raw_units else nodes)[uid] = data
+    return nodes, units, sources
+
+
+def _refusal(raw: Mapping[str, Any], project_name: str) -> str | None:
+    version = dbt_version_tuple(str((raw.get("metadata") or {}).get("dbt_version") or ""))
+    if version is None or version < MIN_DBT:
+        return "slices need a manifest of dbt 1.8 or later"
+    # dbt's and the adapter's own macros read `graph` only about the selected nodes and
+    # their parents (dbt-duckdb: external upstreams, foreign-key dependents it must refuse
+    # to drop), which a slice holds; every other package (dbt_utils & co.) is checked.
+    adapter = str((raw.get("metadata") or {}).get("adapter_type") or "")
+    trusted = {"dbt", f"dbt_{adapter}"}
+    for uid, macro in sorted((raw.get("macros") or {}).items()):
+        if macro.get("package_name") in trusted and macro.get("package_name") != project_name:
+            continue
+        if _READS_GRAPH.search(str(macro.get("macro_sql") or "")):
+            return f"macro {uid} reads `graph`, the whole project, which a slice holds part of"
+    return None
+
+
+def _shebang(python: str | None) -> str:
+    """The interpreter of ``run.py``: given, else the one that runs ``dbt`` here."""
+    if python:
+        return python
+    dbt = shutil.which("dbt")
+    if dbt:
+        try:
+            first = Path(dbt).read_bytes().split(b"\n", 1)[0].decode()
+        except (OSError, UnicodeDecodeError):
+            first = ""
+        if first.startswith("#!") and "python" in first:
+            return first[2:].strip()
+    return sys.executable
+
+
+def slice_files(
+    manifest_path: str | Path, project_dir: str | Path, python: str | None = None
+) -> tuple[dict[str, bytes], SliceReport]:
+    """The folder's files (name -> bytes) and a report; nothing is written."""
+    manifest = load_manifest(manifest_path)
+    graph = build_graph(manifest)
+    raw = read_manifest_json(manifest_path)
+    project = Path(project_dir)
+    files = _Files(project)
+    digest, text = files.get("dbt_project.yml")
+    if digest is None:
+        raise OutputError("no dbt_project.yml in the project folder", path=str(project))
+    refused = _refusal(raw, manifest.project_name)
+    project_env = _env_names(text)
+    if project_env is None:
+        refused = refused or "dbt_project.yml calls env_var with a computed name"
+    raw_nodes: Mapping[str, Any] = raw.get("nodes") or {}
+    raw_units: Mapping[str, Any] = raw.get("unit_tests") or {}
+    hooks = {u: n for u, n in raw_nodes.items() if n.get("resource_type") == "operation"}
+    own_macro_files = sorted(
+        {
+            str(m.get("original_file_path"))
+            for m in (raw.get("macros") or {}).values()
+            if m.get("package_name") == manifest.project_name and m.get("original_file_path")
+        }
+    )
+    base: dict[str, Any] = {
+        "format": dbt_slice_runner.FORMAT,
+        "dbt_version": str((raw.get("metadata") or {}).get("dbt_version") or ""),
+        "dbt_project_sha256": digest,
+        "refused": refused,
+    }
+    out: dict[str, bytes] = {}
+    plain: dict[str, str] = {}
+    if refused is None:
+        metadata = dict(raw.get("metadata") or {})
+        for volatile in ("generated_at", "invocation_id", "invocation_started_at"):
+            metadata.pop(volatile, None)  # same parse, same bytes
+        macro_env: set[str] = set(project_env or ())
+        for path in own_macro_files:
+            names = _env_names(files.get(path)[1])
+            if names is None:
+                refused = f"macro file {path} calls env_var with a computed name"
+                break
+            macro_env |= names
+        base.update(
+            metadata=metadata,
+            macros=dict(raw.get("macros") or {}),
+            groups=dict(raw.get("groups") or {}),
+            nodes=hooks,
+            env=_env_values(macro_env),
+            files={p: files.get(p)[0] for p in own_macro_files},
+            refused=refused,
+        )
+    if refused is None:
+        for unit in graph.units.values():
+            nodes, units, sources = _slice_nodes(unit.members, raw_nodes, raw_units)
+            node_files = sorted(
+                {
+                    f
+                    for d in (*nodes.values(), *units.values())
+                    for f in _own_file(d, manifest.project_name)
+                }
+            )
+            env: set[str] = set()
+            why = None
+            for uid in unit.members:
+                if _READS_GRAPH.search(
+                    str((nodes.get(uid) or units.get(uid) or {}).get("raw_code") or "")
+                ):
+                    why = "its SQL reads `graph`, the whole project"
+            for path in node_files:
+                names = _env_names(files.get(path)[1])
+                if names is None:
+                    why = f"{path} calls env_var with a computed name"
+                else:
+                    env |= names
+            if why is not None:
+                plain[unit.unique_id] = why
+                continue
+            piece = {
+                "format": dbt_slice_runner.FORMAT,
+                "selector": unit.selector,
+                "nodes": nodes,
+                "unit_tests": units,
+                "sources": {s: (raw.get("sources") or {})[s] for s in sorted(sources)},
+                "files": {p: files.get(p)[0] for p in node_files},
+                "env": _env_values(env),
+            }
+            out[dbt_slice_runner.slice_name(unit.selector)] = _dumps(piece)
+    out[BASE] = _dumps(base)
+    runner = Path(dbt_slice_runner.__file__).read_text()
+    out[RUNNER] = f"#!{_shebang(python)}\n{runner}".encode()
+    report = SliceReport("", len(out) - 2, plain, refused)
+    return out, report
+
+
+def write_dbt_slices(
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    *,
+    project_dir: str | Path | None = None,
+    python: str | None = None,
+) -> SliceReport:
+    """Write the slices folder whole (a previous one is replaced in one step).
+
+    ``project_dir`` defaults to the folder above the manifest's (``<project>/target/``).
+    A folder that exists and is not a slices folder is refused, never replaced.
+    """
+    manifest_path = Path(manifest_path)
+    project = Path(project_dir) if project_dir else manifest_path.resolve().parent.parent
+    files, report = slice_files(manifest_path, project, python)
+    out = Path(out_dir).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / BASE).is_file():
+        raise OutputError(
+            "refusing to replace a folder that holds no dagfactory slices", path=str(out)
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.slices-", dir=out.parent))
+    try:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        (staging / RUNNER).chmod(0o755)
+        staging.chmod(0o755)
+        if out.exists():
+            if not buildfolder.exchange(staging, out):
+                old = staging.with_name(staging.name + ".old")
+                out.rename(old)
+                staging.rename(out)
+                staging = old
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return SliceReport(str(out), report.slices, report.plain_dbt, report.refused)
