@@ -469,18 +469,36 @@ def diff_command(old: str, new: str, fmt: str) -> None:
     default=None,
     help="Interpreter for run.py on the workers.  [default: the one that runs dbt here]",
 )
+@click.option(
+    "--vars",
+    "vars_json",
+    default=None,
+    help="The --vars (JSON) that `dbt parse` ran with; tasks with other vars run plain dbt.",
+)
 def dbt_slices_command(
-    manifest: str, out_dir: str | None, project_dir: str | None, python: str | None
+    manifest: str,
+    out_dir: str | None,
+    project_dir: str | None,
+    python: str | None,
+    vars_json: str | None,
 ) -> None:
     """Write one small manifest per task, for the worker image (run it after `dbt parse`).
 
     Each task then hands dbt its own nodes instead of having dbt read and link the whole
     project (docs/running-dbt.md).
     """
+    import json
+
     from dagfactory.dbt_slices import write_dbt_slices
 
+    try:
+        vars = json.loads(vars_json) if vars_json else {}
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--vars") from exc
+    if not isinstance(vars, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--vars")
     out = out_dir or str(Path(manifest).parent / "dagfactory_slices")
-    report = write_dbt_slices(manifest, out, project_dir=project_dir, python=python)
+    report = write_dbt_slices(manifest, out, project_dir=project_dir, python=python, vars=vars)
     if report.refused:
         _echo(f"warning: no task gets a slice: {report.refused}; every task runs plain dbt")
     _echo(f"wrote {report.slices} slices to {report.folder}")

@@ -11,8 +11,9 @@ that runs dbt, so it imports only the standard library and dbt. Its command line
 ``run.py <dbt executable> <dbt arguments...>``. Whenever the slice might not say what
 dbt's own parse would (no slice for this selector, another dbt version, a changed file of
 the task's nodes or ``dbt_project.yml``, an environment variable read at parse time that
-has another value now, ``--vars``), it says why on stderr and replaces itself with plain
-dbt (``exec``), which then parses as it always does. Exit codes are dbt's: 0 success,
+has another value now, other ``--vars``), it says why on stderr and replaces itself with plain
+dbt (``exec``), which then parses as it always does. ``--vars`` must equal the vars the
+manifest was parsed with (``dagfactory dbt-slices --vars``): dbt bakes them into configs. Exit codes are dbt's: 0 success,
 1 a node failed, 2 dbt could not run.
 """
 
@@ -49,6 +50,17 @@ def _option(args: list[str], name: str) -> str | None:
     return None
 
 
+def _vars(args: list[str]) -> Any:
+    """The task's ``--vars`` as a value (dagfactory writes them as JSON); {} without."""
+    text = _option(args, "--vars")
+    if text is None:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None  # YAML or broken: never equal to what the slices recorded
+
+
 def why_not(base: dict[str, Any], piece: dict[str, Any] | None, args: list[str]) -> str | None:
     """Why this slice cannot stand in for dbt's own parse (None: it can)."""
     if base.get("format") != FORMAT:
@@ -59,8 +71,8 @@ def why_not(base: dict[str, Any], piece: dict[str, Any] | None, args: list[str])
         return "no slice for this selector"
     if piece.get("selector") != _option(args, "--select"):
         return "the slice is for another selector"
-    if _option(args, "--vars") is not None:
-        return "--vars may change what dbt parses; the slices hold the image build's parse"
+    if _vars(args) != base.get("vars", {}):
+        return "--vars differ from the ones the slices were parsed with"
     project = Path(_option(args, "--project-dir") or os.environ.get("DBT_PROJECT_DIR") or ".")
     if file_sha256(project / "dbt_project.yml") != base.get("dbt_project_sha256"):
         return f"{project / 'dbt_project.yml'} differs from the one the slices were made with"

@@ -45,7 +45,7 @@ MIN_DBT = (1, 8)
 #: ``graph`` as a Jinja variable: the whole project's nodes, which a slice holds only part of
 _READS_GRAPH = re.compile(r"\bgraph\s*[.\[]")
 _ENV_VAR_CALL = re.compile(r"\benv_var\s*\(")
-_ENV_VAR_LITERAL = re.compile(r"""\benv_var\s*\(\s*(['"])([^'"]+)\1""")
+_ENV_VAR_LITERAL = re.compile(r"""\benv_var\s*\(\s*(['"])([^'"]+)\1\s*[,)]""")
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,14 @@ class SliceReport:
     refused: str | None  # why no task of the project gets a slice
 
 
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+def _dumps(value: Mapping[str, Any]) -> bytes:
+    """Our keys sorted, dbt's JSON in dbt's own order: a model's ``columns`` order is the
+    column order of its contract's DDL, so sorting them would change the table."""
+    return orjson.dumps({key: value[key] for key in sorted(value)})
+
+
+def _by_id(section: Any) -> dict[str, Any]:
+    return {uid: section[uid] for uid in sorted(section or {})}
 
 
 class _Files:
@@ -105,6 +111,10 @@ def _own_file(raw: Mapping[str, Any], project_name: str) -> list[str]:
     return [f for f in files if f]
 
 
+def _is_ephemeral(raw: Mapping[str, Any] | None) -> bool:
+    return ((raw or {}).get("config") or {}).get("materialized") == "ephemeral"
+
+
 def _slice_nodes(
     members: Iterable[str], raw_nodes: Mapping[str, Any], raw_units: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
@@ -116,6 +126,7 @@ def _slice_nodes(
     def parents(uid: str) -> list[str]:
         return list(((raw(uid) or {}).get("depends_on") or {}).get("nodes") or ())
 
+    members = set(members)
     keep: set[str] = set(members)
     stack = [p for m in members for p in parents(m)]
     while stack:
@@ -123,9 +134,11 @@ def _slice_nodes(
         if uid in keep or raw(uid) is None:
             continue
         keep.add(uid)
-        if ((raw(uid) or {}).get("config") or {}).get("materialized") == "ephemeral":
+        if _is_ephemeral(raw(uid)):
             stack.extend(parents(uid))  # inlined into its readers: its own refs resolve too
-    sources = {p for uid in keep for p in parents(uid) if p.startswith("source.")}
+    # Sources of what dbt compiles: the task's nodes and the ephemerals inlined into them.
+    readers = [uid for uid in keep if uid in members or _is_ephemeral(raw(uid))]
+    sources = {p for uid in readers for p in parents(uid) if p.startswith("source.")}
     nodes: dict[str, Any] = {}
     units: dict[str, Any] = {}
     for uid in sorted(keep):
@@ -171,7 +184,10 @@ def _shebang(python: str | None) -> str:
 
 
 def slice_files(
-    manifest_path: str | Path, project_dir: str | Path, python: str | None = None
+    manifest_path: str | Path,
+    project_dir: str | Path,
+    python: str | None = None,
+    vars: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, bytes], SliceReport]:
     """The folder's files (name -> bytes) and a report; nothing is written."""
     manifest = load_manifest(manifest_path)
@@ -188,6 +204,7 @@ def slice_files(
         refused = refused or "dbt_project.yml calls env_var with a computed name"
     raw_nodes: Mapping[str, Any] = raw.get("nodes") or {}
     raw_units: Mapping[str, Any] = raw.get("unit_tests") or {}
+    raw_sources: Mapping[str, Any] = raw.get("sources") or {}
     hooks = {u: n for u, n in raw_nodes.items() if n.get("resource_type") == "operation"}
     own_macro_files = sorted(
         {
@@ -201,6 +218,7 @@ def slice_files(
         "dbt_version": str((raw.get("metadata") or {}).get("dbt_version") or ""),
         "dbt_project_sha256": digest,
         "refused": refused,
+        "vars": dict(vars or {}),
     }
     out: dict[str, bytes] = {}
     plain: dict[str, str] = {}
@@ -217,9 +235,9 @@ def slice_files(
             macro_env |= names
         base.update(
             metadata=metadata,
-            macros=dict(raw.get("macros") or {}),
-            groups=dict(raw.get("groups") or {}),
-            nodes=hooks,
+            macros=_by_id(raw.get("macros")),
+            groups=_by_id(raw.get("groups")),
+            nodes=_by_id(hooks),
             env=_env_values(macro_env),
             files={p: files.get(p)[0] for p in own_macro_files},
             refused=refused,
@@ -227,13 +245,9 @@ def slice_files(
     if refused is None:
         for unit in graph.units.values():
             nodes, units, sources = _slice_nodes(unit.members, raw_nodes, raw_units)
-            node_files = sorted(
-                {
-                    f
-                    for d in (*nodes.values(), *units.values())
-                    for f in _own_file(d, manifest.project_name)
-                }
-            )
+            source_data = {s: raw_sources[s] for s in sorted(sources)}
+            read_from = (*nodes.values(), *units.values(), *source_data.values())
+            node_files = sorted({f for d in read_from for f in _own_file(d, manifest.project_name)})
             env: set[str] = set()
             why = None
             for uid in unit.members:
@@ -255,7 +269,7 @@ def slice_files(
                 "selector": unit.selector,
                 "nodes": nodes,
                 "unit_tests": units,
-                "sources": {s: (raw.get("sources") or {})[s] for s in sorted(sources)},
+                "sources": source_data,
                 "files": {p: files.get(p)[0] for p in node_files},
                 "env": _env_values(env),
             }
@@ -273,15 +287,17 @@ def write_dbt_slices(
     *,
     project_dir: str | Path | None = None,
     python: str | None = None,
+    vars: Mapping[str, Any] | None = None,
 ) -> SliceReport:
     """Write the slices folder whole (a previous one is replaced in one step).
 
-    ``project_dir`` defaults to the folder above the manifest's (``<project>/target/``).
+    ``project_dir`` defaults to the folder above the manifest's (``<project>/target/``);
+    ``vars`` are the ``--vars`` that ``dbt parse`` ran with (tasks with others run plain dbt).
     A folder that exists and is not a slices folder is refused, never replaced.
     """
     manifest_path = Path(manifest_path)
     project = Path(project_dir) if project_dir else manifest_path.resolve().parent.parent
-    files, report = slice_files(manifest_path, project, python)
+    files, report = slice_files(manifest_path, project, python, vars)
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / BASE).is_file():
         raise OutputError(

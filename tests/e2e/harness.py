@@ -82,6 +82,9 @@ class TaskRun:
     tries: Mapping[int, Mapping[str, str]]
     #: try number -> the ``--vars`` dbt received (run_results.json ``args.vars``)
     vars: Mapping[int, Mapping[str, Any]]
+    #: try number -> what dbt's log says it parsed: "none" (it ran on its slice), "partial"
+    #: (it read the shared parse state) or "full"
+    parsed: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def results(self) -> Mapping[str, str]:
@@ -286,6 +289,17 @@ def warm_partial_parse(project: Path, target: Path, duckdb: Path, vars: Mapping[
     return target / "partial_parse.msgpack"
 
 
+def write_slices(manifest: Path, project: Path, vars: Mapping[str, Any]) -> Path:
+    """``dagfactory dbt-slices`` after the parse, as the worker image build would run it,
+    where the generated commands look for it (``<project>/target/dagfactory_slices``)."""
+    out = project / "target" / "dagfactory_slices"
+    argv = [sys.executable, "-m", "dagfactory", "dbt-slices", str(manifest), "--out", str(out)]
+    argv += ["--project-dir", str(project), "--python", sys.executable]
+    argv += ["--vars", json.dumps(dict(vars), sort_keys=True)]
+    _run(argv, env=_clean_env(), log=manifest.parent / "slices.log", timeout=300)
+    return out
+
+
 def write_config(
     path: Path,
     *,
@@ -486,6 +500,13 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def _parsed(log: Path) -> str:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if "Starting full parse" in text or "Unable to do partial parsing" in text:
+        return "full"
+    return "partial" if "Partial parsing enabled" in text else "none"
+
+
 def _collect(raw_runs: list[dict[str, Any]], runs_dir: Path) -> list[DagRunReport]:
     """Airflow's task instances joined with the run_results.json each try left behind."""
     reports = []
@@ -495,9 +516,11 @@ def _collect(raw_runs: list[dict[str, Any]], runs_dir: Path) -> list[DagRunRepor
             tries: dict[int, Mapping[str, str]] = {}
             vars_: dict[int, Mapping[str, Any]] = {}
             task_dir = runs_dir / raw["dag_id"] / str(raw["run_id"]) / ti["task_id"]
+            parsed: dict[int, str] = {}
             for results_file in sorted(task_dir.glob("*/run_results.json")):
                 number = int(results_file.parent.name)
                 tries[number], vars_[number] = read_run_results(results_file)
+                parsed[number] = _parsed(results_file.parent / "dbt.log")
             tasks[ti["task_id"]] = TaskRun(
                 dag_id=raw["dag_id"],
                 task_id=ti["task_id"],
@@ -510,6 +533,7 @@ def _collect(raw_runs: list[dict[str, Any]], runs_dir: Path) -> list[DagRunRepor
                 pool_slots=ti["pool_slots"],
                 tries=tries,
                 vars=vars_,
+                parsed=parsed,
             )
         reports.append(
             DagRunReport(
@@ -617,6 +641,7 @@ def run_e2e(
     partial_parse = warm_partial_parse(
         project, work / "parse", airflow_db, _render_vars(vars, logical_date)
     )
+    write_slices(work / "parse" / "manifest.json", project, _render_vars(vars, logical_date))
     if reference.wait(timeout=DBT_TIMEOUT_SECONDS) != 0:
         raise HarnessError(f"dbt build of the reference failed; see {work / 'logs'}")
     migrate.wait()

@@ -109,6 +109,20 @@ def test_every_generated_dag_runs_to_success_in_cross_dag_order(shop_e2e: E2ERep
 @pytest.mark.dbt
 @pytest.mark.airflow
 @pytest.mark.slow
+def test_every_task_ran_dbt_on_its_slice_and_parsed_nothing(shop_e2e: E2EReport) -> None:
+    # The harness wrote the slices after `dbt parse`, as the image build would: dbt got each
+    # task's manifest from run.py, so its log says nothing of a parse, partial or full.
+    parsed = {
+        (run.dag_id, task.task_id): set(task.parsed.values())
+        for run in shop_e2e.runs
+        for task in run.tasks.values()
+    }
+    assert parsed and all(kinds == {"none"} for kinds in parsed.values()), parsed
+
+
+@pytest.mark.dbt
+@pytest.mark.airflow
+@pytest.mark.slow
 def test_same_relations_with_same_row_counts_as_dbt_build(shop_e2e: E2EReport) -> None:
     assert shop_e2e.reference_db.counts()  # the reference built something
     assert shop_e2e.db.counts() == shop_e2e.reference_db.counts()

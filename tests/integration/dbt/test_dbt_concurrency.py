@@ -1,6 +1,7 @@
 """Generated tasks run side by side on one worker, sharing one parse state.
 
-Four tasks of one project start at once, as a Celery worker with concurrency 4 runs them:
+Four tasks of one project start at once, as a Celery worker with concurrency 4 runs them,
+once with the shared parse state only and once with the slices as well:
 each runs the ``bash_command`` dagfactory generated for it (its own ``mktemp`` target folder,
 ``DBT_PARTIAL_PARSE_FILE_PATH`` at the project's ``target/partial_parse.msgpack`` made by one
 ``dbt parse``, the cheap flags). Each must succeed, skip parsing (no full parse), write only
@@ -27,6 +28,7 @@ import pytest
 from helpers import bash_commands, dbt_executable, load_synth_project
 
 from dagfactory import generate, load_config
+from dagfactory.dbt_slices import write_dbt_slices
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -60,7 +62,8 @@ def _pick(plan, count: int) -> list[str]:
     return sorted(ok, key=lambda n: (len(ancestors(n)), n))[:count]
 
 
-def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("slices", [False, True], ids=["parse-state", "slices"])
+def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path, slices: bool) -> None:
     dbt = dbt_executable()
     project = tmp_path / "project"
     plan = load_synth_project().generate(100, project)
@@ -89,6 +92,11 @@ def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path) -> N
 
     setup("parse")  # the shared parse state
     shared = project / "target" / "partial_parse.msgpack"
+    if slices:  # and, in the image build, the slices (tasks then parse nothing at all)
+        written = write_dbt_slices(
+            project / "target" / "manifest.json", project / "target" / "dagfactory_slices"
+        )
+        assert written.refused is None and written.slices > TASKS
     before = _sha(shared)
     setup("seed")
     setup("run", "--select", " ".join(f"+{m}" for m in models))  # parents exist in DuckDB
@@ -114,7 +122,9 @@ def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path) -> N
         out = (task / "stdout.txt").open("wb")
         command = commands[name]
         assert "DBT_PARTIAL_PARSE_FILE_PATH=" in command and "--no-write-json" in command
-        proc = subprocess.Popen(["bash", "-c", command], cwd=task, env=task_env, stdout=out)
+        proc = subprocess.Popen(
+            ["bash", "-c", command], cwd=task, env=task_env, stdout=out, stderr=subprocess.STDOUT
+        )
         procs.append((name, task, proc))
         out.close()
     assert all(p.poll() is None for _, _, p in procs), "a task ended before all had started"
@@ -130,7 +140,12 @@ def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path) -> N
         folders.add(target)
         log = (target / "dbt.log").read_text()
         assert "Unable to do partial parsing" not in log, name
-        assert "Partial parsing enabled, no changes found, skipping parsing" in log, name
+        assert "Starting full parse" not in log, name
+        if slices:  # dbt got its manifest from run.py: it read no parse state, parsed nothing
+            assert "dagfactory: dbt runs on the slice" in stdout, name
+            assert "Partial parsing enabled" not in log, name
+        else:
+            assert "Partial parsing enabled, no changes found, skipping parsing" in log, name
         assert f"model main.{name}" in log
         assert "PASS=3" in stdout  # the model + its unique and not_null tests
         assert not (target / "partial_parse.msgpack").exists()  # nothing was re-parsed

@@ -1,0 +1,169 @@
+"""Real dbt runs the generated tasks on their slices, and runs what plain dbt would.
+
+The shop sample project is built once (``dbt build``), parsed (``dbt parse``) and sliced
+(``dagfactory dbt-slices``), as a worker image build would. Each generated task's
+``bash_command`` then runs for real, with the slices folder in place: dbt must run on the
+slice (run.py says so), succeed, and start exactly the nodes plain dbt starts for the same
+command. A file changed after the slices were made sends the task to plain dbt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import bash_commands, dbt_executable
+from tests_paths import SHOP
+
+from dagfactory import generate, load_config
+from dagfactory.cli import main as dagfactory_main
+
+pytestmark = [pytest.mark.dbt, pytest.mark.slow]
+
+ON_SLICE = "dagfactory: dbt runs on the slice"
+PLAIN = "dagfactory: running plain dbt"
+_START = re.compile(r"\d+ of \d+ START (.+?)(?: \.+)? \[RUN\]")
+
+
+class Shop:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.project = root / "shop"
+        self.dbt = dbt_executable()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.env.update(
+            DBT_DUCKDB_PATH=str(root / "shop.duckdb"),
+            DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            DBT_USE_COLORS="false",
+            PYTHONPYCACHEPREFIX=str(root / "pycache"),
+            AIRFLOW_CTX_DAG_ID="shop",
+        )
+
+    def dbt_setup(self, *args: str) -> None:
+        dirs = ["--project-dir", str(self.project), "--profiles-dir", str(self.project)]
+        done = subprocess.run(
+            [self.dbt, *args, *dirs, "--log-path", str(self.root / "setup-logs")],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+
+    def commands(self, slices: bool) -> dict[str, str]:
+        settings = {
+            "routing.force": "celery",
+            "dbt.executable": self.dbt,
+            "dbt.project_dir": str(self.project),
+            "dbt.target_base": str(self.root / "targets"),
+        }
+        if not slices:
+            settings["dbt.slices"] = ""
+        config = load_config(None, settings)
+        return bash_commands(generate(self.project / "target" / "manifest.json", config).files)
+
+    def run(self, task: str, command: str) -> tuple[int, str]:
+        done = subprocess.run(
+            ["bash", "-c", command],
+            env={**self.env, "AIRFLOW_CTX_TASK_ID": task},
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=300,
+        )
+        return done.returncode, done.stdout
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Shop:
+    root = tmp_path_factory.mktemp("shop-slices")
+    shutil.copytree(SHOP, root / "shop", ignore=shutil.ignore_patterns("target", "*.duckdb"))
+    shop = Shop(root)
+    shop.dbt_setup("build")  # every relation exists, as after yesterday's run
+    shop.dbt_setup("parse")  # the image build: parse state and manifest
+    with pytest.raises(SystemExit) as done:
+        dagfactory_main(["dbt-slices", str(shop.project / "target" / "manifest.json")])
+    assert done.value.code == 0
+    return shop
+
+
+def test_every_task_of_the_sample_project_runs_on_its_slice(shop: Shop) -> None:
+    commands = shop.commands(slices=True)
+    assert len(commands) == 24
+    for task, command in sorted(commands.items()):
+        code, out = shop.run(task, command)
+        assert code == 0, f"{task}:\n{out[-3000:]}"
+        assert ON_SLICE in out and PLAIN not in out, f"{task}:\n{out[-3000:]}"
+        assert _START.findall(out), task
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "fct_orders",  # incremental, reads two ephemerals that read two staging models
+        "mkt_channel_spend",  # carries a unit test; selected by path:
+        "stg_ad_spend",  # reads a source, and its source test is a task of its own
+        "relationships_fct_revenue_order_id__order_id__ref_fct_orders",  # two parents
+        "customers_snapshot",
+        "raw_customers",  # a seed
+    ],
+)
+def test_a_task_on_its_slice_starts_what_plain_dbt_starts(shop: Shop, task: str) -> None:
+    code, sliced = shop.run(task, shop.commands(slices=True)[task])
+    assert code == 0 and ON_SLICE in sliced, sliced[-3000:]
+    code, plain = shop.run(task, shop.commands(slices=False)[task])
+    assert code == 0 and ON_SLICE not in plain, plain[-3000:]
+    assert sorted(_START.findall(sliced)) == sorted(_START.findall(plain))
+
+
+def test_a_file_changed_after_the_slices_were_made_sends_the_task_to_plain_dbt(
+    shop: Shop,
+) -> None:
+    sql = shop.project / "models" / "marts" / "sales" / "sales_by_country.sql"
+    original = sql.read_text()
+    sql.write_text(original + "\n-- changed after the image build\n")
+    try:
+        code, out = shop.run("sales_by_country", shop.commands(slices=True)["sales_by_country"])
+    finally:
+        sql.write_text(original)
+    assert code == 0, out[-3000:]
+    assert f"{PLAIN}: models/marts/sales/sales_by_country.sql changed" in out
+    assert ON_SLICE not in out
+
+
+def test_a_failing_test_on_a_slice_fails_the_task_with_dbt_exit_code_1(shop: Shop) -> None:
+    import duckdb
+
+    broken = shop.root / "broken" / "shop.duckdb"  # DuckDB names the database after the file
+    broken.parent.mkdir()
+    shutil.copyfile(shop.root / "shop.duckdb", broken)
+    with duckdb.connect(str(broken)) as con:  # an order fct_revenue points at disappears
+        con.execute(
+            "delete from main.fct_orders where order_id = (select min(order_id) from main.fct_revenue)"
+        )
+    task = "relationships_fct_revenue_order_id__order_id__ref_fct_orders"
+    env = {**shop.env, "DBT_DUCKDB_PATH": str(broken), "AIRFLOW_CTX_TASK_ID": task}
+    done = subprocess.run(
+        ["bash", "-c", shop.commands(slices=True)[task]],
+        env=env,
+        cwd=shop.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert ON_SLICE in done.stdout, done.stdout[-3000:]
+    assert done.returncode == 1 and "FAIL 1" in done.stdout, done.stdout[-3000:]
+
+
+def test_other_vars_than_the_parse_send_the_task_to_plain_dbt(shop: Shop) -> None:
+    command = shop.commands(slices=True)["stg_orders"] + " --vars '{fail_test: true}'"
+    code, out = shop.run("stg_orders", command)
+    assert code == 0 and "--vars differ" in out and ON_SLICE not in out, out[-3000:]

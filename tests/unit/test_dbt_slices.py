@@ -1,0 +1,347 @@
+"""dbt slices: one small manifest per task, and run.py's checks before it uses one.
+
+What dbt does with a slice is tested with real dbt in tests/integration/dbt/test_dbt_slices.py
+and end to end in tests/e2e; here: what goes into a slice, and when a task must not use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tests_paths import SHOP
+
+from dagfactory import dbt_slice_runner as runner
+from dagfactory.dbt_slices import write_dbt_slices
+from dagfactory.errors import OutputError
+from dagfactory.graph import build_graph
+from dagfactory.manifest import load_manifest
+
+
+def _project(tmp_path: Path, edit=None) -> Path:
+    """A copy of the shop sample project with its manifest in target/ (optionally edited)."""
+    project = tmp_path / "shop"
+    shutil.copytree(SHOP, project, ignore=shutil.ignore_patterns("target", "*.duckdb"))
+    raw = json.loads((SHOP / "manifest.json").read_text())
+    if edit:
+        edit(raw)
+    (project / "target").mkdir()
+    (project / "target" / "manifest.json").write_text(json.dumps(raw))
+    return project
+
+
+def _write(project: Path, **options: Any):
+    out = project / "target" / "dagfactory_slices"
+    report = write_dbt_slices(project / "target" / "manifest.json", out, **options)
+    return out, report
+
+
+def _slice(out: Path, selector: str) -> dict[str, Any]:
+    return json.loads((out / runner.slice_name(selector)).read_text())
+
+
+def _selectors(project: Path) -> dict[str, str]:
+    graph = build_graph(load_manifest(project / "target" / "manifest.json"))
+    return {uid: unit.selector for uid, unit in graph.units.items()}
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> tuple[Path, Path, Any]:
+    project = _project(tmp_path_factory.mktemp("slices"))
+    out, report = _write(project)
+    return project, out, report
+
+
+def test_every_task_gets_a_slice_named_after_its_selector(shop):
+    project, out, report = shop
+    selectors = _selectors(project)
+    assert report.refused is None and report.plain_dbt == {}
+    assert report.slices == len(selectors)
+    for selector in selectors.values():
+        assert _slice(out, selector)["selector"] == selector
+
+
+def test_a_slice_holds_the_task_nodes_and_the_nodes_they_read_through_ephemerals(shop):
+    project, out, _ = shop
+    piece = _slice(out, _selectors(project)["model.shop.fct_orders"])
+    # fct_orders reads ephemeral B, which reads ephemeral A, which reads two staging models:
+    # dbt inlines the ephemerals, so their own refs must resolve too.
+    assert {
+        "model.shop.fct_orders",
+        "model.shop.int_order_amounts",
+        "model.shop.int_orders_enriched",
+        "model.shop.stg_orders",
+        "model.shop.stg_customers",
+        "test.shop.unique_fct_orders_order_id.523ddb6ce5",
+    } <= set(piece["nodes"])
+    assert "model.shop.fct_revenue" not in piece["nodes"]  # a child: not read, not run
+    # A context node keeps only the parents that are in the slice (dbt links them all).
+    assert piece["nodes"]["model.shop.stg_orders"]["depends_on"]["nodes"] == []
+
+
+def test_a_test_of_two_models_gets_both_parents(shop):
+    project, out, _ = shop
+    uid = "test.shop.relationships_fct_revenue_order_id__order_id__ref_fct_orders_.1a56c77a77"
+    piece = _slice(out, _selectors(project)[uid])
+    assert {uid, "model.shop.fct_orders", "model.shop.fct_revenue"} <= set(piece["nodes"])
+
+
+def test_a_model_with_a_unit_test_carries_it(shop):
+    project, out, _ = shop
+    piece = _slice(out, _selectors(project)["model.shop.mkt_channel_spend"])
+    assert list(piece["unit_tests"]) == [
+        "unit_test.shop.mkt_channel_spend.test_mkt_channel_spend_sums_per_day"
+    ]
+    assert "source.shop.web.ad_spend" not in piece["sources"]  # read by stg_ad_spend only
+
+
+def test_sources_read_by_the_task_come_with_their_yaml_and_parse_time_env_vars(shop):
+    project, out, _ = shop
+    piece = _slice(out, _selectors(project)["model.shop.stg_ad_spend"])
+    assert list(piece["sources"]) == ["source.shop.web.ad_spend"]
+    # _sources.yml renders env_var('SHOP_DATA_DIR', ...) at parse time.
+    assert "models/staging/_sources.yml" in piece["files"]
+    assert piece["env"] == {"SHOP_DATA_DIR": None}
+
+
+def test_dbt_json_keeps_dbt_order_so_a_contract_keeps_its_column_order(shop):
+    # dbt creates a contracted table with its columns in the order of `columns`: sorted
+    # keys would build customer_id after country_code.
+    project, out, _ = shop
+    uid = "model.shop.dim_customers.v1"
+    piece = _slice(out, _selectors(project)[uid])
+    raw = json.loads((project / "target" / "manifest.json").read_text())
+    assert list(piece["nodes"][uid]["columns"]) == list(raw["nodes"][uid]["columns"])
+    assert list(piece["nodes"][uid]["columns"])[:2] == ["customer_id", "full_name"]
+
+
+def test_base_holds_every_macro_and_no_volatile_metadata(shop):
+    project, out, _ = shop
+    base = json.loads((out / "base.json").read_text())
+    raw = json.loads((project / "target" / "manifest.json").read_text())
+    assert set(base["macros"]) == set(raw["macros"])
+    assert not {"generated_at", "invocation_id"} & set(base["metadata"])
+    assert base["dbt_version"] == raw["metadata"]["dbt_version"]
+
+
+def test_run_py_is_executable_and_its_interpreter_is_named(shop, tmp_path):
+    _, out, _ = shop
+    first = (out / "run.py").read_text().splitlines()[0]
+    assert first.startswith("#!") and "python" in first
+    assert (out / "run.py").stat().st_mode & 0o111
+    other, _ = _write(_project(tmp_path), python="/opt/dbt/bin/python")
+    assert (other / "run.py").read_text().startswith("#!/opt/dbt/bin/python\n")
+
+
+def test_same_manifest_gives_byte_identical_slices_whatever_the_parse_run(tmp_path):
+    def reparsed(raw: dict[str, Any]) -> None:
+        raw["metadata"]["generated_at"] = "2030-01-01T00:00:00Z"
+        raw["metadata"]["invocation_id"] = "another-run"
+
+    first, _ = _write(_project(tmp_path / "a"))
+    second, _ = _write(_project(tmp_path / "b", reparsed))
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_a_previous_slices_folder_is_replaced_whole(tmp_path):
+    project = _project(tmp_path)
+    out, _ = _write(project)
+    (out / "stale.json").write_text("{}")
+    _write(project)
+    assert not (out / "stale.json").exists()
+    assert (out / "base.json").is_file()
+
+
+def test_a_folder_that_holds_no_slices_is_refused_and_left_alone(tmp_path):
+    project = _project(tmp_path)
+    out = project / "target" / "dagfactory_slices"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(OutputError, match="holds no dagfactory slices"):
+        _write(project)
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_a_model_that_reads_graph_runs_plain_dbt(tmp_path):
+    def reads_graph(raw: dict[str, Any]) -> None:
+        node = raw["nodes"]["model.shop.fct_revenue"]
+        node["raw_code"] += "\n{% for n in graph.nodes.values() %}{% endfor %}"
+
+    _, report = _write(_project(tmp_path, reads_graph))
+    assert report.plain_dbt == {
+        "model.shop.fct_revenue": "its SQL reads `graph`, the whole project"
+    }
+
+
+def test_a_project_macro_that_reads_graph_refuses_every_slice(tmp_path):
+    def macro_reads_graph(raw: dict[str, Any]) -> None:
+        macro = raw["macros"]["macro.shop.cents_to_dollars"]
+        macro["macro_sql"] += "{{ graph['nodes'] }}"
+
+    out, report = _write(_project(tmp_path, macro_reads_graph))
+    assert report.refused and "macro.shop.cents_to_dollars" in report.refused
+    assert sorted(p.name for p in out.iterdir()) == ["base.json", "run.py"]
+
+
+def test_a_manifest_older_than_dbt_1_8_gets_no_slices(tmp_path):
+    def old(raw: dict[str, Any]) -> None:
+        raw["metadata"]["dbt_version"] = "1.7.4"
+
+    out, report = _write(_project(tmp_path, old))
+    assert report.refused == "slices need a manifest of dbt 1.8 or later"
+    base = json.loads((out / "base.json").read_text())
+    args = ["build", "--select", "fqn:shop.x"]
+    assert runner.why_not(base, None, args) == f"no slices for this project: {report.refused}"
+
+
+def test_an_env_var_with_a_computed_name_leaves_the_task_to_plain_dbt(tmp_path):
+    project = _project(tmp_path)
+    sql = project / "models" / "marts" / "finance" / "fct_revenue.sql"
+    sql.write_text(sql.read_text() + "\n-- {{ env_var('REGION_' ~ var('r', 'eu'), '') }}\n")
+    _, report = _write(project)
+    # Its own task and every task that reads it (its config decides the relation they read).
+    assert "model.shop.fct_revenue" in report.plain_dbt
+    assert "model.shop.finance_customer_ltv" in report.plain_dbt
+    assert "model.shop.stg_orders" not in report.plain_dbt
+    assert {why for why in report.plain_dbt.values()} == {
+        "models/marts/finance/fct_revenue.sql calls env_var with a computed name"
+    }
+
+
+# --- run.py: when a task must not use its slice -------------------------------------------
+
+
+@pytest.fixture
+def checked(shop):
+    project, out, _ = shop
+    base = orjson.loads((out / "base.json").read_bytes())
+    selector = _selectors(project)["model.shop.fct_orders"]
+    piece = _slice(out, selector)
+    args = ["build", "--select", selector, "--project-dir", str(project)]
+    return project, base, piece, args
+
+
+def test_an_unchanged_project_uses_its_slice(checked, monkeypatch):
+    _, base, piece, args = checked
+    monkeypatch.delenv("SHOP_DATA_DIR", raising=False)
+    assert runner.why_not(base, piece, args) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda p, a: a.extend(["--vars", '{"run_date": "2024-01-02"}']), "--vars differ"),
+        (lambda p, a: a.extend(["--vars", "run_date: 2024-01-02"]), "--vars differ"),
+        (lambda p, a: (p / "dbt_project.yml").write_text("name: shop\n"), "dbt_project.yml"),
+        (
+            lambda p, a: (p / "models/marts/sales/fct_orders.sql").write_text("select 1"),
+            "models/marts/sales/fct_orders.sql changed",
+        ),
+        (
+            lambda p, a: (p / "models/intermediate/int_orders_enriched.sql").unlink(),
+            "models/intermediate/int_orders_enriched.sql changed",
+        ),
+        (lambda p, a: (p / "macros/cents_to_dollars.sql").write_text(""), "macros/"),
+    ],
+    ids=["vars", "yaml-vars", "dbt_project", "own-sql", "ephemeral-parent", "macro"],
+)
+def test_a_change_since_the_slices_were_made_means_plain_dbt(checked, tmp_path, change, reason):
+    project, base, piece, args = checked
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    args = [*args[:-1], str(copy)]
+    change(copy, args)
+    assert reason in (runner.why_not(base, piece, args) or "")
+
+
+def test_an_env_var_read_at_parse_time_with_another_value_means_plain_dbt(shop, monkeypatch):
+    project, out, _ = shop
+    selector = _selectors(project)["model.shop.stg_ad_spend"]
+    base = orjson.loads((out / "base.json").read_bytes())
+    args = ["build", "--select", selector, "--project-dir", str(project)]
+    monkeypatch.setenv("SHOP_DATA_DIR", "/elsewhere")
+    assert "SHOP_DATA_DIR" in runner.why_not(base, _slice(out, selector), args)
+
+
+def test_the_vars_the_parse_ran_with_are_accepted(tmp_path, monkeypatch):
+    monkeypatch.delenv("SHOP_DATA_DIR", raising=False)
+    project = _project(tmp_path)
+    out, _ = _write(project, vars={"run_date": "2024-01-01"})
+    selector = _selectors(project)["model.shop.fct_orders"]
+    base = orjson.loads((out / "base.json").read_bytes())
+    args = ["build", "--select", selector, "--project-dir", str(project)]
+    without = runner.why_not(base, _slice(out, selector), args)
+    assert without == "--vars differ from the ones the slices were parsed with"
+    args += ["--vars", '{"run_date": "2024-01-01"}']
+    assert runner.why_not(base, _slice(out, selector), args) is None
+
+
+def test_a_slice_for_another_selector_is_not_used(checked):
+    _, base, piece, args = checked
+    args = ["build", "--select", "fqn:shop.marts.sales.other", *args[3:]]
+    assert runner.why_not(base, piece, args) == "the slice is for another selector"
+
+
+# --- the generated command ----------------------------------------------------------------
+
+
+def _fake(path: Path, name: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho {name} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("with_slices", [True, False], ids=["slices", "no-slices"])
+def test_the_generated_command_starts_run_py_only_where_the_slices_are(tmp_path, with_slices):
+    import subprocess
+
+    from helpers import bash_commands
+
+    from dagfactory import generate, load_config
+
+    dbt = _fake(tmp_path / "bin" / "dbt", "DBT")
+    slices = tmp_path / "slices"
+    if with_slices:
+        _fake(slices / "run.py", "RUNPY")
+    config = load_config(
+        None,
+        {
+            "routing.force": "celery",
+            "dbt.executable": str(dbt),
+            "dbt.slices": str(slices),
+            "dbt.target_base": str(tmp_path / "targets"),
+        },
+    )
+    command = bash_commands(generate(SHOP / "manifest.json", config).files)["fct_orders"]
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_CTX_DAG_ID": "d", "AIRFLOW_CTX_TASK_ID": "t"}
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    expected = ["RUNPY", str(dbt)] if with_slices else ["DBT"]
+    assert words[: len(expected)] == expected
+    assert words[len(expected) : len(expected) + 3] == [
+        "build",
+        "--select",
+        "fqn:shop.marts.sales.fct_orders",
+    ]
+
+
+def test_no_slices_for_a_manifest_older_than_dbt_1_8():
+    from dagfactory import load_config
+    from dagfactory.specs import dbt_run
+
+    manifest = load_manifest(SHOP / "manifest.json")
+    config = load_config(None, {})
+    assert dbt_run(manifest, config).slices == "/opt/airflow/dbt/shop/target/dagfactory_slices"
+    old = dataclasses.replace(manifest, dbt_version="1.7.4")
+    assert dbt_run(old, config).slices is None
+    assert dbt_run(manifest, load_config(None, {"dbt.slices": ""})).slices is None
