@@ -88,6 +88,11 @@ def format_build_summary(result: Any) -> str:
             f"dbt parse state: tasks read {run.parse_state} when it exists; make it with "
             "`dbt parse` in the worker image (docs/running-dbt.md)"
         )
+    if run and run.slices:
+        lines.append(
+            f"dbt slices: tasks start {run.slices}/run.py when it exists; make it with "
+            "`dagfactory dbt-slices` after `dbt parse` in the worker image"
+        )
     for dag in result.dags:  # the exceptions to the default runner, each with its reason
         for task in dag.tasks:
             route = task.route

@@ -345,3 +345,57 @@ def test_no_slices_for_a_manifest_older_than_dbt_1_8():
     old = dataclasses.replace(manifest, dbt_version="1.7.4")
     assert dbt_run(old, config).slices is None
     assert dbt_run(manifest, load_config(None, {"dbt.slices": ""})).slices is None
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_the_cli_writes_the_slices_beside_the_manifest(tmp_path, capsys):
+    from helpers import run_cli
+
+    project = _project(tmp_path)
+    code, _ = run_cli(["dbt-slices", str(project / "target" / "manifest.json")], capsys)
+    assert code == 0
+    out = project / "target" / "dagfactory_slices"
+    assert len(list(out.glob("*.json"))) == 25  # 24 tasks and base.json
+    assert (out / "run.py").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--vars", "{not json"], "--vars"),
+        (["--vars", "[1, 2]"], "must be a JSON object"),
+    ],
+)
+def test_the_cli_refuses_bad_vars_naming_the_option(tmp_path, capsys, args, message):
+    from helpers import run_cli
+
+    project = _project(tmp_path)
+    code, err = run_cli(["dbt-slices", str(project / "target" / "manifest.json"), *args], capsys)
+    assert code == 2 and message in err
+
+
+def test_the_cli_names_the_folder_it_will_not_replace(tmp_path, capsys):
+    from helpers import run_cli
+
+    project = _project(tmp_path)
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "todo.txt").write_text("mine")
+    argv = ["dbt-slices", str(project / "target" / "manifest.json"), "--out", str(foreign)]
+    code, err = run_cli(argv, capsys)
+    assert code != 0 and "holds no dagfactory slices" in err and str(foreign) in err
+    assert (foreign / "todo.txt").read_text() == "mine"
+
+
+def test_the_build_summary_says_where_tasks_look_for_slices(tmp_path):
+    from click.testing import CliRunner
+
+    from dagfactory.cli import cli
+
+    argv = ["build", "--manifest", str(SHOP / "manifest.json"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    folder = SHOP.resolve() / "target" / "dagfactory_slices"  # the sample's project_dir: "."
+    assert f"dbt slices: tasks start {folder}/run.py when it exists" in result.output
