@@ -293,48 +293,6 @@ def test_a_slice_for_another_selector_is_not_used(checked):
 # --- the generated command ----------------------------------------------------------------
 
 
-def _fake(path: Path, name: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'#!/bin/sh\necho {name} "$@"\n')
-    path.chmod(0o755)
-    return path
-
-
-@pytest.mark.parametrize("with_slices", [True, False], ids=["slices", "no-slices"])
-def test_the_generated_command_starts_run_py_only_where_the_slices_are(tmp_path, with_slices):
-    import subprocess
-
-    from helpers import bash_commands
-
-    from dagfactory import generate, load_config
-
-    dbt = _fake(tmp_path / "bin" / "dbt", "DBT")
-    slices = tmp_path / "slices"
-    if with_slices:
-        _fake(slices / "run.py", "RUNPY")
-    config = load_config(
-        None,
-        {
-            "routing.force": "celery",
-            "dbt.executable": str(dbt),
-            "dbt.slices": str(slices),
-            "dbt.target_base": str(tmp_path / "targets"),
-        },
-    )
-    command = bash_commands(generate(SHOP / "manifest.json", config).files)["fct_orders"]
-    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_CTX_DAG_ID": "d", "AIRFLOW_CTX_TASK_ID": "t"}
-    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    words = done.stdout.split()
-    expected = ["RUNPY", str(dbt)] if with_slices else ["DBT"]
-    assert words[: len(expected)] == expected
-    assert words[len(expected) : len(expected) + 3] == [
-        "build",
-        "--select",
-        "fqn:shop.marts.sales.fct_orders",
-    ]
-
-
 def test_no_slices_for_a_manifest_older_than_dbt_1_8():
     from dagfactory import load_config
     from dagfactory.specs import dbt_run
