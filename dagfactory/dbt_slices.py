@@ -281,6 +281,19 @@ def slice_files(
     return out, report
 
 
+def _find_project(manifest_path: Path) -> Path:
+    """The folder of ``dbt_project.yml``: the manifest's own (a copy kept in the project),
+    else the one above it (dbt's ``target/``)."""
+    folder = manifest_path.resolve().parent
+    for candidate in (folder, folder.parent):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise OutputError(
+        "no dbt_project.yml beside the manifest or in the folder above; pass --project-dir",
+        path=str(manifest_path),
+    )
+
+
 def write_dbt_slices(
     manifest_path: str | Path,
     out_dir: str | Path,
@@ -291,12 +304,13 @@ def write_dbt_slices(
 ) -> SliceReport:
     """Write the slices folder whole (a previous one is replaced in one step).
 
-    ``project_dir`` defaults to the folder above the manifest's (``<project>/target/``);
+    ``project_dir`` defaults to the folder of ``dbt_project.yml``: the manifest's, or the one
+    above it (``<project>/target/manifest.json``);
     ``vars`` are the ``--vars`` that ``dbt parse`` ran with (tasks with others run plain dbt).
     A folder that exists and is not a slices folder is refused, never replaced.
     """
     manifest_path = Path(manifest_path)
-    project = Path(project_dir) if project_dir else manifest_path.resolve().parent.parent
+    project = Path(project_dir) if project_dir else _find_project(manifest_path)
     files, report = slice_files(manifest_path, project, python, vars)
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / BASE).is_file():

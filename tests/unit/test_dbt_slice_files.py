@@ -357,3 +357,20 @@ def test_the_build_summary_says_where_tasks_look_for_slices(tmp_path):
     assert result.exit_code == 0, result.output
     folder = SHOP.resolve() / "target" / "dagfactory_slices"  # the sample's project_dir: "."
     assert f"dbt slices: tasks start {folder}/run.py when it exists" in result.output
+
+
+def test_the_project_is_found_beside_the_manifest_or_above_it(tmp_path):
+    project = _project(tmp_path)
+    beside = project / "manifest.json"
+    shutil.copyfile(project / "target" / "manifest.json", beside)
+    report = write_dbt_slices(beside, tmp_path / "beside")
+    above = write_dbt_slices(project / "target" / "manifest.json", tmp_path / "above")
+    assert report.slices == above.slices == 24
+
+
+def test_without_a_dbt_project_the_error_says_to_pass_the_project_dir(tmp_path):
+    lone = tmp_path / "a" / "b" / "manifest.json"
+    lone.parent.mkdir(parents=True)
+    shutil.copyfile(SHOP / "manifest.json", lone)
+    with pytest.raises(OutputError, match="pass --project-dir"):
+        write_dbt_slices(lone, tmp_path / "out")
