@@ -42,6 +42,13 @@ l ``no_pp_file_diff``  d + ``DBT_PARTIAL_PARSE_FILE_DIFF=false``: dbt trusts the
                        vars, profile, dbt version) gives an empty project that exits 0
 m ``import_floor``     ``python -c "import dbt.cli.main, dbt.adapters.duckdb"``: what
                        every dbt process pays before it reads anything
+s ``generated_         what tasks run now that the image has dbt slices (``dagfactory
+  slices``             dbt-slices``, written after the set-up parse):
+                       ``<slices>/run.py <dbt> build --select fqn:<node>`` + d's flags,
+                       env as d. run.py hands dbt the node's slice in-process. A run
+                       that does not say ``dagfactory: dbt runs on the slice`` (a
+                       silent fallback to plain dbt), or that starts other nodes than
+                       a, stops the benchmark
 ====================  ===========================================================
 
 Every run but i finds dbt's bytecode in a warm ``PYTHONPYCACHEPREFIX`` cache (this
@@ -94,10 +101,14 @@ VARIANTS: dict[str, str] = {
     "k": "generated_full_cache",
     "l": "no_pp_file_diff",
     "m": "import_floor",
+    "s": "generated_slices",
 }
-SHARED_STATE = ("d", "f", "g", "i", "k", "l")  # read the shared parse state read-only
-FRESH_TARGET = ("d", "e", "f", "g", "i", "k", "l")
-CACHE_SELECTED_ONLY = ("d", "e", "f", "g", "i", "l")  # the generated command and its variations
+SHARED_STATE = ("d", "f", "g", "i", "k", "l", "s")  # read the shared parse state read-only
+FRESH_TARGET = ("d", "e", "f", "g", "i", "k", "l", "s")
+# the generated command and its variations
+CACHE_SELECTED_ONLY = ("d", "e", "f", "g", "i", "l", "s")
+SLICES_DIR = "dagfactory_slices"  # in the project's target/, as ``dagfactory dbt-slices``
+ON_SLICE = "dagfactory: dbt runs on the slice"  # what run.py says when dbt runs on the slice
 IMPORTS = "import dbt.cli.main, dbt.adapters.duckdb"
 # Inherited variables dropped from every dbt run (with every DBT_* one): they would
 # change where dbt reads and writes, how it parses, or whether bytecode is cached.
@@ -243,6 +254,11 @@ def choose_node(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def variant_argv(key: str, dbt: str, project: Path, node_fqn: str, target: Path) -> list[str]:
     """The dbt command line of a variant (``target`` is used by fresh-target variants)."""
+    if key == "s":  # d's dbt arguments behind the slices' run.py, as dagfactory generates
+        return [
+            str(project / "target" / SLICES_DIR / "run.py"),
+            *variant_argv("d", dbt, project, node_fqn, target),
+        ]
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
     if key == "m":  # the interpreter of the dbt script; run_dbt's --log-path lands in sys.argv
         python = Path(dbt).parent / "python"
@@ -303,6 +319,9 @@ def bench_size(
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
     setup: dict[str, Any] = {"generate_s": round(time.perf_counter() - t0, 2)}
     setup["parse"] = setup_step("parse", [dbt, "parse", *dirs], env, folder)
+    # Right after the parse, from its manifest.json, as an image build would: the seed and
+    # run below rewrite target/manifest.json with compiled nodes.
+    setup["slices"] = write_slices(project, dbt)
     shared = project / "target" / PP_FILE
     manifest = json.loads((project / "target" / "manifest.json").read_bytes())
     node = choose_node(manifest)
@@ -332,6 +351,10 @@ def bench_size(
             m = run_dbt(argv, run_env, run_dir / "logs", cwd=folder)
             if m.returncode:
                 raise RuntimeError(f"variant {key} failed ({m.returncode}):\n{m.stdout[-3000:]}")
+            if key == "s":
+                check_slice_run(m, runs["a"][-1].started, argv)
+                if m.parse == "unknown":  # dbt got its manifest from run.py: no parse
+                    m.parse = "slice"
             now = sha256(shared)
             if now != original:
                 changed_shared_by.add(key)
@@ -379,9 +402,52 @@ def bench_size(
             "identical_after_all_runs": final_identical,
         },
         "same_nodes_run_a_vs_c": variants["a"]["started"] == variants["c"]["started"],
+        # checked on every run of s against the a of its round (a mismatch stops the bench)
+        "same_nodes_run_a_vs_s": variants["a"]["started"] == variants["s"]["started"],
         "elapsed_s": round(time.perf_counter() - t0, 1),
         "loadavg_1m_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
     }
+
+
+def write_slices(project: Path, dbt: str) -> dict[str, Any]:
+    """``dagfactory dbt-slices <project>/target/manifest.json``, timed (variant s uses them).
+
+    run.py's interpreter is the one of ``dbt`` (its shebang), as on a worker whose image
+    holds both; dagfactory itself would look ``dbt`` up on PATH.
+    """
+    import dagfactory
+    from dagfactory.dbt_slices import write_dbt_slices
+
+    first = Path(dbt).read_bytes().split(b"\n", 1)[0].decode(errors="replace")
+    python = first[2:].strip() if first.startswith("#!") and "python" in first else None
+    t0, c0 = time.perf_counter(), time.process_time()
+    target = project / "target"
+    report = write_dbt_slices(target / "manifest.json", target / SLICES_DIR, python=python)
+    out = {
+        "cpu_s": round(time.process_time() - c0, 2),  # in this process: dagfactory, not dbt
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "slices": report.slices,
+        "plain_dbt_tasks": len(report.plain_dbt),
+        "refused": report.refused,
+        "dagfactory_module": str(Path(dagfactory.__file__).parent),
+        "bytes": sum(f.stat().st_size for f in (target / SLICES_DIR).iterdir()),
+    }
+    log(f"  slices: {out}")
+    return out
+
+
+def check_slice_run(m: Measured, naive_started: list[str], argv: list[str]) -> None:
+    """A variant s run counts only if dbt ran on the slice and ran what naive dbt ran."""
+    if ON_SLICE not in m.stdout:
+        raise RuntimeError(
+            f"variant s did not run on the slice (no {ON_SLICE!r}):\n{m.stdout[-3000:]}\n"
+            f"command: {' '.join(argv)}"
+        )
+    if m.started != naive_started:
+        raise RuntimeError(
+            f"variant s started other nodes than variant a: {m.started} != {naive_started}\n"
+            f"command: {' '.join(argv)}"
+        )
 
 
 def _env_note(key: str) -> dict[str, str]:
@@ -398,7 +464,8 @@ def _env_note(key: str) -> dict[str, str]:
 
 
 def derive(size: int, v: dict[str, Any]) -> dict[str, Any]:
-    """Ratios, what each flag saves, and a day of tasks in CPU hours."""
+    """Ratios, what each flag saves, and a day of tasks in CPU hours (naive, generated,
+    without the parse state, on slices)."""
 
     def r(a: float, b: float) -> float:
         return round(a / b, 2) if b else float("nan")
@@ -426,7 +493,58 @@ def derive(size: int, v: dict[str, Any]) -> dict[str, Any]:
         "daily_worker_cpu_hours_naive": round(size * naive / 3600, 2),
         "daily_worker_cpu_hours_generated": round(size * gen / 3600, 2),
         "daily_worker_cpu_hours_full_parse": round(size * v["e"]["cpu_s"] / 3600, 2),
+        **derive_slices(size, v),
     }
+
+
+#: issue #11's Done-means line, checked at this many models
+ISSUE_11_MODELS = 2000
+ISSUE_11 = {"naive_over_slices_cpu": 3.0, "naive_over_slices_rss": 2.5, "slices_over_ls": 1.3}
+
+
+def derive_slices(size: int, v: dict[str, Any]) -> dict[str, Any]:
+    """Variant s against naive (a), generated without slices (d) and the dbt ls floor (j).
+
+    The ratios are kept unrounded as well (``*_exact``) so a verdict is never decided by
+    rounding; ``issue_11`` is None below 2,000 models, where the line says nothing.
+    """
+    if "s" not in v:
+        return {}
+    sl = v["s"]
+
+    def q(key: str, field: str, num: dict[str, Any], den: dict[str, Any]) -> dict[str, float]:
+        exact = num[field] / den[field] if den[field] else float("nan")
+        return {key: round(exact, 2), f"{key}_exact": round(exact, 4)}
+
+    out: dict[str, Any] = {
+        **q("naive_over_slices_cpu", "cpu_s", v["a"], sl),
+        **q("naive_over_slices_rss", "max_rss_mb", v["a"], sl),
+        **q("generated_over_slices_cpu", "cpu_s", v["d"], sl),
+        **q("generated_over_slices_rss", "max_rss_mb", v["d"], sl),
+        **q("slices_over_ls_no_write_json_cpu", "cpu_s", sl, v["j"]),
+        **q("slices_over_ls_no_write_json_rss", "max_rss_mb", sl, v["j"]),
+        **q("slices_over_ls_cpu", "cpu_s", sl, v["h"]),  # plain dbt ls (writes manifest.json)
+        "daily_worker_cpu_hours_slices": round(size * sl["cpu_s"] / 3600, 2),
+    }
+    if size == ISSUE_11_MODELS:
+        checks = {
+            "naive_over_slices_cpu": out["naive_over_slices_cpu_exact"]
+            >= ISSUE_11["naive_over_slices_cpu"],
+            "naive_over_slices_rss": out["naive_over_slices_rss_exact"]
+            >= ISSUE_11["naive_over_slices_rss"],
+            "slices_over_ls": out["slices_over_ls_no_write_json_cpu_exact"]
+            <= ISSUE_11["slices_over_ls"],
+        }
+        out["issue_11"] = {
+            "thresholds": dict(ISSUE_11),
+            "checks": checks,
+            "pass": all(checks.values()),
+            # CPU is what "within 1.3x of dbt ls" compares (ls: --no-write-json, the floor)
+            "slices_over_ls_compares": "cpu_s, variant j (dbt ls --no-write-json)",
+        }
+    else:
+        out["issue_11"] = None
+    return out
 
 
 def find_dbt(explicit: str | None = None) -> str:

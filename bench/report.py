@@ -507,6 +507,64 @@ Open, measured:
 """
 
 
+def _issue_11_verdicts(sizes: dict[str, Any]) -> list[str]:
+    """Issue #11's Done-means line per project shape, from the unrounded ratios."""
+    out = []
+    for size, entry in sizes.items():
+        d = entry["derived"]
+        verdict = d.get("issue_11")
+        if not verdict:
+            continue
+        shape = size.split("-", 1)[1] if "-" in size else "layered"
+        t, ok = verdict["thresholds"], verdict["checks"]
+
+        def part(name: str, value: float, op: str, limit: float, holds: bool) -> str:
+            return f"{name} {value:.4f}x {op} {limit} ({'holds' if holds else 'fails'})"
+
+        out.append(
+            f"- **Issue #11 at {entry['models']:,} models, {shape}: "
+            f"{'PASS' if verdict['pass'] else 'FAIL'}**: "
+            + "; ".join(
+                [
+                    part(
+                        "naive / slices CPU",
+                        d["naive_over_slices_cpu_exact"],
+                        ">=",
+                        t["naive_over_slices_cpu"],
+                        ok["naive_over_slices_cpu"],
+                    ),
+                    part(
+                        "naive / slices peak RSS",
+                        d["naive_over_slices_rss_exact"],
+                        ">=",
+                        t["naive_over_slices_rss"],
+                        ok["naive_over_slices_rss"],
+                    ),
+                    part(
+                        "slices / `dbt ls --no-write-json` CPU",
+                        d["slices_over_ls_no_write_json_cpu_exact"],
+                        "<=",
+                        t["slices_over_ls"],
+                        ok["slices_over_ls"],
+                    ),
+                ]
+            )
+            + f" (s {entry['variants']['s']['cpu_s']:.2f} s / "
+            f"{entry['variants']['s']['max_rss_mb']:.0f} MB, a {entry['variants']['a']['cpu_s']:.2f}"
+            f" s / {entry['variants']['a']['max_rss_mb']:.0f} MB, j "
+            f"{entry['variants']['j']['cpu_s']:.2f} s)"
+        )
+    if out:
+        out = [
+            "Issue #11's Done-means line (naive `dbt build --select` against the generated",
+            "command on slices, same run, medians; ratios unrounded):",
+            "",
+            *out,
+            "",
+        ]
+    return out
+
+
 def _dbt_task_section(path: Path) -> list[str]:
     """One dbt task's CPU and memory, naive against the generated command (issue #11)."""
     if not path.is_file():
@@ -522,9 +580,15 @@ def _dbt_task_section(path: Path) -> list[str]:
         f"`bench/dbt_task.py` ({data['dbt_version']}, dbt-duckdb), on the runnable project of",
         "`sample_manifests/synth_project.py` (layered, groups, one- and two-parent tests). One",
         "mid-graph model with its two tests; medians of alternating rounds; CPU of the whole dbt",
-        "process (`os.wait4`). *parse* is what dbt's log says it did.",
+        "process (`os.wait4`). *parse* is what dbt's log says it did. *s generated_slices* is",
+        "the generated command with `dagfactory dbt-slices` written after the set-up parse:",
+        "`<slices>/run.py dbt build ...` + d's flags; every s run is checked to have said",
+        "`dagfactory: dbt runs on the slice` and to have started the same nodes as a.",
+        "Made by `bench/dbt_task.py --sizes 500,2000 --out bench/dbt_task.json` (`make bench`)",
+        "and `bench/dbt_task.py --sizes 2000 --shapes deep --out bench/dbt_task_deep.json`.",
         "",
     ]
+    out += _issue_11_verdicts(data["sizes"])
     for size, entry in data["sizes"].items():
         out += [
             f"{size} models, node `{entry['node']['unique_id']}` "
@@ -557,6 +621,21 @@ def _dbt_task_section(path: Path) -> list[str]:
             f"{d['daily_worker_cpu_hours_full_parse']}.",
             "",
         ]
+        if "naive_over_slices_cpu" in d:
+            slices = entry["setup"].get("slices", {})
+            out += [
+                f"On slices (s): naive / slices **{d['naive_over_slices_cpu']}x CPU, "
+                f"{d['naive_over_slices_rss']}x peak RSS**; generated / slices "
+                f"{d['generated_over_slices_cpu']}x CPU, {d['generated_over_slices_rss']}x peak "
+                f"RSS; slices / `dbt ls --no-write-json` {d['slices_over_ls_no_write_json_cpu']}x "
+                f"CPU, {d['slices_over_ls_no_write_json_rss']}x peak RSS. Every model once a day "
+                f"on slices: {d['daily_worker_cpu_hours_slices']} worker CPU hours. Writing the "
+                f"slices ({slices.get('slices', '?')} files, "
+                f"{slices.get('bytes', 0) / 1e6:.1f} MB) took {slices.get('wall_s', '?')} s "
+                f"after the set-up parse; {slices.get('plain_dbt_tasks', '?')} tasks left to "
+                "plain dbt.",
+                "",
+            ]
     state = [e["shared_state"]["identical_after_all_runs"] for e in data["sizes"].values()]
     out.append(f"Shared `partial_parse.msgpack` byte-identical after every run: {all(state)}.")
     return out
