@@ -111,6 +111,19 @@ def _own_file(raw: Mapping[str, Any], project_name: str) -> list[str]:
     return [f for f in files if f]
 
 
+#: what ``dbt compile/run/build`` leave in ``manifest.json``: a node marked compiled keeps its
+#: old SQL and is not given its ephemeral parents' CTEs again, so dbt would run broken SQL
+_COMPILE_STATE = ("compiled", "compiled_code", "extra_ctes_injected", "extra_ctes")
+
+
+def _as_parsed(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A node as ``dbt parse`` writes it, whichever dbt command wrote the manifest."""
+    parsed = {key: value for key, value in data.items() if key not in _COMPILE_STATE}
+    if "compiled_path" in parsed:
+        parsed["compiled_path"] = None
+    return parsed
+
+
 def _is_ephemeral(raw: Mapping[str, Any] | None) -> bool:
     return ((raw or {}).get("config") or {}).get("materialized") == "ephemeral"
 
@@ -142,7 +155,7 @@ def _slice_nodes(
     nodes: dict[str, Any] = {}
     units: dict[str, Any] = {}
     for uid in sorted(keep):
-        data = dict(raw(uid) or {})
+        data = _as_parsed(raw(uid) or {})
         # dbt links every node's parents; a context node's own parents are not in the slice.
         depends = dict(data.get("depends_on") or {})
         depends["nodes"] = [p for p in parents(uid) if p in keep or p in sources]
@@ -205,7 +218,9 @@ def slice_files(
     raw_nodes: Mapping[str, Any] = raw.get("nodes") or {}
     raw_units: Mapping[str, Any] = raw.get("unit_tests") or {}
     raw_sources: Mapping[str, Any] = raw.get("sources") or {}
-    hooks = {u: n for u, n in raw_nodes.items() if n.get("resource_type") == "operation"}
+    hooks = {
+        u: _as_parsed(n) for u, n in raw_nodes.items() if n.get("resource_type") == "operation"
+    }
     own_macro_files = sorted(
         {
             str(m.get("original_file_path"))

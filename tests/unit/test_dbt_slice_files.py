@@ -120,6 +120,22 @@ def test_dbt_json_keeps_dbt_order_so_a_contract_keeps_its_column_order(shop):
     assert list(piece["nodes"][uid]["columns"])[:2] == ["customer_id", "full_name"]
 
 
+def test_a_manifest_written_by_dbt_run_gives_the_same_slices_as_dbt_parse(tmp_path):
+    # `dbt run` writes nodes marked compiled, with their old SQL: dbt would not give such a
+    # node its ephemeral parents' CTEs again. A slice holds nodes as `dbt parse` writes them.
+    def compiled(raw: dict[str, Any]) -> None:
+        for node in raw["nodes"].values():
+            node.update(compiled=True, compiled_code="select 1", extra_ctes_injected=True)
+            node.update(extra_ctes=[{"id": "model.shop.x", "sql": "x"}])
+            if "compiled_path" in node:  # seeds have none
+                node["compiled_path"] = "target/compiled/x.sql"
+
+    parsed, _ = _write(_project(tmp_path / "parsed"))
+    run, _ = _write(_project(tmp_path / "run", compiled))
+    for name in sorted(p.name for p in parsed.iterdir()):
+        assert (run / name).read_bytes() == (parsed / name).read_bytes(), name
+
+
 def test_base_holds_every_macro_and_no_volatile_metadata(shop):
     project, out, _ = shop
     base = json.loads((out / "base.json").read_text())

@@ -21,6 +21,7 @@ from tests_paths import SHOP
 
 from dagfactory import generate, load_config
 from dagfactory.cli import main as dagfactory_main
+from dagfactory.dbt_slices import write_dbt_slices
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -56,7 +57,7 @@ class Shop:
         )
         assert done.returncode == 0, done.stdout[-3000:]
 
-    def commands(self, slices: bool) -> dict[str, str]:
+    def commands(self, slices: bool | str) -> dict[str, str]:
         settings = {
             "routing.force": "celery",
             "dbt.executable": self.dbt,
@@ -65,6 +66,8 @@ class Shop:
         }
         if not slices:
             settings["dbt.slices"] = ""
+        elif isinstance(slices, str):
+            settings["dbt.slices"] = slices
         config = load_config(None, settings)
         return bash_commands(generate(self.project / "target" / "manifest.json", config).files)
 
@@ -167,3 +170,14 @@ def test_other_vars_than_the_parse_send_the_task_to_plain_dbt(shop: Shop) -> Non
     command = shop.commands(slices=True)["stg_orders"] + " --vars '{fail_test: true}'"
     code, out = shop.run("stg_orders", command)
     assert code == 0 and "--vars differ" in out and ON_SLICE not in out, out[-3000:]
+
+
+def test_slices_from_the_manifest_dbt_run_writes_run_ephemeral_parents(shop: Shop) -> None:
+    # `dbt compile` (like run and build) writes manifest.json with nodes marked compiled; a
+    # slice of that manifest must still give fct_orders the CTEs of its ephemeral parents.
+    compiled = shop.root / "compiled"
+    shop.dbt_setup("compile", "--select", "+fct_orders", "--target-path", str(compiled))
+    folder = shop.root / "slices-from-compile"
+    write_dbt_slices(compiled / "manifest.json", folder, project_dir=shop.project)
+    code, out = shop.run("fct_orders", shop.commands(slices=str(folder))["fct_orders"])
+    assert code == 0 and ON_SLICE in out, out[-3000:]
