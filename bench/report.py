@@ -638,4 +638,5 @@ def _dbt_task_section(path: Path) -> list[str]:
             ]
     state = [e["shared_state"]["identical_after_all_runs"] for e in data["sizes"].values()]
     out.append(f"Shared `partial_parse.msgpack` byte-identical after every run: {all(state)}.")
+    out.append("")
     return out
