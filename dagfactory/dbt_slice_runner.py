@@ -63,6 +63,8 @@ def _vars(args: list[str]) -> Any:
 
 def why_not(base: dict[str, Any], piece: dict[str, Any] | None, args: list[str]) -> str | None:
     """Why this slice cannot stand in for dbt's own parse (None: it can)."""
+    if not base:
+        return "no readable base.json in the slices folder"
     if base.get("format") != FORMAT:
         return "the slices were written by another dagfactory version"
     if base.get("refused"):

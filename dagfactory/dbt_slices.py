@@ -9,9 +9,9 @@ every macro and hook. The generated command starts ``run.py`` (``dbt_slice_runne
 gives the slice to dbt in-process, or runs plain dbt whenever the slice may be stale.
 
 What a slice must never do is run something other than what dbt's own parse would. So no
-slice is written for a task whose files read the whole ``graph`` (a slice holds part of it)
-or call ``env_var`` with a computed name, none at all for a project whose own macros read
-``graph`` or whose dbt predates ``dbtRunner(manifest=...)`` reading a manifest (1.8); and
+slice is written for a task whose SQL or called macros read the whole ``graph`` (a slice
+holds part of it) or whose files call ``env_var`` with a computed name, none at all for a
+project whose own macros read ``graph`` or whose dbt is older than 1.8; and
 every slice records the files and parse-time environment variables it was made from, which
 ``run.py`` checks before it uses it.
 """
@@ -44,6 +44,7 @@ MIN_DBT = (1, 8)
 
 #: ``graph`` as a Jinja variable: the whole project's nodes, which a slice holds only part of
 _READS_GRAPH = re.compile(r"\bgraph\s*[.\[]")
+_DISPATCH = re.compile(r"^dispatch\s*:", re.MULTILINE)
 _ENV_VAR_CALL = re.compile(r"\benv_var\s*\(")
 _ENV_VAR_LITERAL = re.compile(r"""\benv_var\s*\(\s*(['"])([^'"]+)\1\s*[,)]""")
 
@@ -124,6 +125,12 @@ def _as_parsed(data: Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def _inside(relative: str) -> bool:
+    """A path the manifest gives relative to the project, that stays inside it."""
+    path = Path(relative)
+    return not path.is_absolute() and ".." not in path.parts
+
+
 def _is_ephemeral(raw: Mapping[str, Any] | None) -> bool:
     return ((raw or {}).get("config") or {}).get("materialized") == "ephemeral"
 
@@ -164,21 +171,52 @@ def _slice_nodes(
     return nodes, units, sources
 
 
-def _refusal(raw: Mapping[str, Any], project_name: str) -> str | None:
+def _refusal(raw: Mapping[str, Any]) -> str | None:
     version = dbt_version_tuple(str((raw.get("metadata") or {}).get("dbt_version") or ""))
     if version is None or version < MIN_DBT:
         return "slices need a manifest of dbt 1.8 or later"
-    # dbt's and the adapter's own macros read `graph` only about the selected nodes and
-    # their parents (dbt-duckdb: external upstreams, foreign-key dependents it must refuse
-    # to drop), which a slice holds; every other package (dbt_utils & co.) is checked.
+    return None
+
+
+def _graph_readers(raw: Mapping[str, Any], project_name: str) -> set[str]:
+    """Macros that read ``graph`` and are not dbt's or the adapter's own.
+
+    dbt's and the adapter's macros read it only about the selected nodes and their parents
+    (dbt-duckdb: external upstreams, foreign-key dependents it must refuse to drop), which
+    a slice holds; every other package (dbt_utils & co.) and the project are checked.
+    """
     adapter = str((raw.get("metadata") or {}).get("adapter_type") or "")
-    trusted = {"dbt", f"dbt_{adapter}"}
-    for uid, macro in sorted((raw.get("macros") or {}).items()):
-        if macro.get("package_name") in trusted and macro.get("package_name") != project_name:
-            continue
-        if _READS_GRAPH.search(str(macro.get("macro_sql") or "")):
+    trusted = {"dbt", f"dbt_{adapter}"} - {project_name}
+    return {
+        uid
+        for uid, macro in (raw.get("macros") or {}).items()
+        if macro.get("package_name") not in trusted
+        and _READS_GRAPH.search(str(macro.get("macro_sql") or ""))
+    }
+
+
+def _project_wide(readers: set[str], raw: Mapping[str, Any], project: str, yml: str) -> str | None:
+    """A graph-reading macro that any task may run without naming it: one of the project's
+    own (they override dbt's by name) or, with a ``dispatch:`` config, any package's."""
+    macros = raw.get("macros") or {}
+    dispatch = _DISPATCH.search(yml) is not None
+    for uid in sorted(readers):
+        if dispatch or macros[uid].get("package_name") == project:
             return f"macro {uid} reads `graph`, the whole project, which a slice holds part of"
     return None
+
+
+def _calls(start: Iterable[Mapping[str, Any]], macros: Mapping[str, Any]) -> set[str]:
+    """Every macro the nodes call, directly or through other macros (dbt's static record)."""
+    seen: set[str] = set()
+    stack = [m for data in start for m in ((data.get("depends_on") or {}).get("macros") or ())]
+    while stack:
+        uid = stack.pop()
+        if uid in seen:
+            continue
+        seen.add(uid)
+        stack.extend(((macros.get(uid) or {}).get("depends_on") or {}).get("macros") or ())
+    return seen
 
 
 def _shebang(python: str | None) -> str:
@@ -211,13 +249,16 @@ def slice_files(
     digest, text = files.get("dbt_project.yml")
     if digest is None:
         raise OutputError("no dbt_project.yml in the project folder", path=str(project))
-    refused = _refusal(raw, manifest.project_name)
+    refused = _refusal(raw)
+    readers = _graph_readers(raw, manifest.project_name)
+    refused = refused or _project_wide(readers, raw, manifest.project_name, text)
     project_env = _env_names(text)
     if project_env is None:
         refused = refused or "dbt_project.yml calls env_var with a computed name"
     raw_nodes: Mapping[str, Any] = raw.get("nodes") or {}
     raw_units: Mapping[str, Any] = raw.get("unit_tests") or {}
     raw_sources: Mapping[str, Any] = raw.get("sources") or {}
+    macros: Mapping[str, Any] = raw.get("macros") or {}
     hooks = {
         u: _as_parsed(n) for u, n in raw_nodes.items() if n.get("resource_type") == "operation"
     }
@@ -265,11 +306,17 @@ def slice_files(
             node_files = sorted({f for d in read_from for f in _own_file(d, manifest.project_name)})
             env: set[str] = set()
             why = None
-            for uid in unit.members:
-                if _READS_GRAPH.search(
-                    str((nodes.get(uid) or units.get(uid) or {}).get("raw_code") or "")
-                ):
+            compiled = [d for u, d in nodes.items() if u in unit.members or _is_ephemeral(d)]
+            for data in (*compiled, *units.values()):  # what dbt renders for this task
+                if _READS_GRAPH.search(str(data.get("raw_code") or "")):
                     why = "its SQL reads `graph`, the whole project"
+            if readers:
+                called = sorted(readers & _calls((*compiled, *units.values()), macros))
+                if called:
+                    why = f"it calls macro {called[0]}, which reads `graph`, the whole project"
+            if any(not _inside(path) for path in node_files):
+                why = "a node's file path leaves the project folder"
+                node_files = []
             for path in node_files:
                 names = _env_names(files.get(path)[1])
                 if names is None:

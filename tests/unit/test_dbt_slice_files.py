@@ -207,6 +207,44 @@ def test_a_project_macro_that_reads_graph_refuses_every_slice(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["base.json", "run.py"]
 
 
+def _package_macro_reading_graph(raw: dict[str, Any]) -> None:
+    macro = dict(raw["macros"]["macro.shop.cents_to_dollars"])
+    macro.update(
+        unique_id="macro.codegen.list_models",
+        name="list_models",
+        package_name="codegen",
+        macro_sql="{% macro list_models() %}{{ graph.nodes | list }}{% endmacro %}",
+    )
+    raw["macros"][macro["unique_id"]] = macro
+
+
+def test_a_package_macro_that_reads_graph_but_no_task_calls_changes_nothing(tmp_path):
+    _, report = _write(_project(tmp_path, _package_macro_reading_graph))
+    assert report.refused is None and report.plain_dbt == {}
+
+
+def test_a_task_that_calls_a_package_macro_reading_graph_runs_plain_dbt(tmp_path):
+    def called(raw: dict[str, Any]) -> None:
+        _package_macro_reading_graph(raw)
+        depends = raw["nodes"]["model.shop.fct_revenue"]["depends_on"]
+        depends["macros"] = [*depends["macros"], "macro.codegen.list_models"]
+
+    _, report = _write(_project(tmp_path, called))
+    assert report.plain_dbt == {
+        "model.shop.fct_revenue": (
+            "it calls macro macro.codegen.list_models, which reads `graph`, the whole project"
+        )
+    }
+
+
+def test_with_a_dispatch_config_any_package_macro_reading_graph_refuses_every_slice(tmp_path):
+    project = _project(tmp_path, _package_macro_reading_graph)
+    yml = project / "dbt_project.yml"
+    yml.write_text(yml.read_text() + "\ndispatch:\n  - macro_namespace: dbt\n")
+    _, report = _write(project)
+    assert report.refused and "macro.codegen.list_models" in report.refused
+
+
 def test_a_manifest_older_than_dbt_1_8_gets_no_slices(tmp_path):
     def old(raw: dict[str, Any]) -> None:
         raw["metadata"]["dbt_version"] = "1.7.4"
@@ -390,3 +428,26 @@ def test_without_a_dbt_project_the_error_says_to_pass_the_project_dir(tmp_path):
     shutil.copyfile(SHOP / "manifest.json", lone)
     with pytest.raises(OutputError, match="pass --project-dir"):
         write_dbt_slices(lone, tmp_path / "out")
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd"])
+def test_a_node_file_outside_the_project_leaves_its_task_to_plain_dbt(tmp_path, path):
+    def hostile(raw: dict[str, Any]) -> None:
+        raw["nodes"]["model.shop.stg_orders"]["original_file_path"] = path
+
+    _, report = _write(_project(tmp_path, hostile))
+    assert report.plain_dbt["model.shop.stg_orders"] == (
+        "a node's file path leaves the project folder"
+    )
+
+
+def test_an_ephemeral_parent_that_reads_graph_leaves_its_readers_to_plain_dbt(tmp_path):
+    def reads_graph(raw: dict[str, Any]) -> None:
+        raw["nodes"]["model.shop.int_orders_enriched"]["raw_code"] += "{{ graph.nodes }}"
+
+    _, report = _write(_project(tmp_path, reads_graph))
+    assert "model.shop.fct_orders" in report.plain_dbt  # int_orders_enriched is inlined there
+
+
+def test_a_folder_without_base_json_says_so():
+    assert runner.why_not({}, None, ["build"]) == "no readable base.json in the slices folder"
