@@ -451,3 +451,33 @@ def test_an_ephemeral_parent_that_reads_graph_leaves_its_readers_to_plain_dbt(tm
 
 def test_a_folder_without_base_json_says_so():
     assert runner.why_not({}, None, ["build"]) == "no readable base.json in the slices folder"
+
+
+def _corpus_manifests() -> list:
+    from tests_paths import CORPUS
+
+    found = sorted(CORPUS.glob("*/manifest.json")) if CORPUS.is_dir() else []
+    return [pytest.param(path, id=path.parent.name) for path in found] or [
+        pytest.param(None, id="no-corpus", marks=pytest.mark.skip(reason="no ../shared/corpus"))
+    ]
+
+
+@pytest.mark.parametrize("manifest", _corpus_manifests())
+def test_every_corpus_manifest_gets_a_slice_per_task_or_a_reason(manifest, tmp_path):
+    from dagfactory.errors import GraphError, ManifestError
+    from dagfactory.specs import dbt_version_tuple
+
+    project = tmp_path / "project"  # the corpus holds manifests, not projects
+    project.mkdir()
+    (project / "dbt_project.yml").write_text("name: corpus\n")
+    try:
+        graph = build_graph(load_manifest(manifest))
+    except (ManifestError, GraphError):
+        pytest.skip("dagfactory itself refuses this manifest (test_conformance.py)")
+    report = write_dbt_slices(manifest, tmp_path / "slices", project_dir=project)
+    version = dbt_version_tuple(load_manifest(manifest).dbt_version)
+    if version is None or version < (1, 8):
+        assert report.refused == "slices need a manifest of dbt 1.8 or later"
+    else:
+        assert report.refused is None
+        assert report.slices + len(report.plain_dbt) == len(graph.units)
