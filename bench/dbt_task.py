@@ -321,7 +321,7 @@ def bench_size(
     setup["parse"] = setup_step("parse", [dbt, "parse", *dirs], env, folder)
     # Right after the parse, from its manifest.json, as an image build would: the seed and
     # run below rewrite target/manifest.json with compiled nodes.
-    setup["slices"] = write_slices(project, dbt)
+    setup["slices"] = write_slices(project, dbt, env)
     shared = project / "target" / PP_FILE
     manifest = json.loads((project / "target" / "manifest.json").read_bytes())
     node = choose_node(manifest)
@@ -409,11 +409,13 @@ def bench_size(
     }
 
 
-def write_slices(project: Path, dbt: str) -> dict[str, Any]:
+def write_slices(project: Path, dbt: str, env: dict[str, str]) -> dict[str, Any]:
     """``dagfactory dbt-slices <project>/target/manifest.json``, timed (variant s uses them).
 
     run.py's interpreter is the one of ``dbt`` (its shebang), as on a worker whose image
-    holds both; dagfactory itself would look ``dbt`` up on PATH.
+    holds both; dagfactory itself would look ``dbt`` up on PATH. It runs in dbt's
+    environment, as in an image build: the slices record the values of the environment
+    variables the parse read (the profile's ``DBT_DUCKDB_PATH``).
     """
     import dagfactory
     from dagfactory.dbt_slices import write_dbt_slices
@@ -422,7 +424,14 @@ def write_slices(project: Path, dbt: str) -> dict[str, Any]:
     python = first[2:].strip() if first.startswith("#!") and "python" in first else None
     t0, c0 = time.perf_counter(), time.process_time()
     target = project / "target"
-    report = write_dbt_slices(target / "manifest.json", target / SLICES_DIR, python=python)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        report = write_dbt_slices(target / "manifest.json", target / SLICES_DIR, python=python)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     out = {
         "cpu_s": round(time.process_time() - c0, 2),  # in this process: dagfactory, not dbt
         "wall_s": round(time.perf_counter() - t0, 2),

@@ -480,12 +480,25 @@ def diff_command(old: str, new: str, fmt: str) -> None:
     default=None,
     help="The --vars (JSON) that `dbt parse` ran with; tasks with other vars run plain dbt.",
 )
+@click.option(
+    "--profiles-dir",
+    default=None,
+    help="Where `dbt parse` read profiles.yml.  [default: DBT_PROFILES_DIR, the project "
+    "folder, then dbt's lookup]",
+)
+@click.option(
+    "--target",
+    default=None,
+    help="The --target `dbt parse` ran with.  [default: DBT_TARGET, else the profile's]",
+)
 def dbt_slices_command(
     manifest: str,
     out_dir: str | None,
     project_dir: str | None,
     python: str | None,
     vars_json: str | None,
+    profiles_dir: str | None,
+    target: str | None,
 ) -> None:
     """Write one small manifest per task, for the worker image (run it after `dbt parse`).
 
@@ -503,7 +516,15 @@ def dbt_slices_command(
     if not isinstance(vars, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--vars")
     out = out_dir or str(Path(manifest).parent / "dagfactory_slices")
-    report = write_dbt_slices(manifest, out, project_dir=project_dir, python=python, vars=vars)
+    report = write_dbt_slices(
+        manifest,
+        out,
+        project_dir=project_dir,
+        python=python,
+        vars=vars,
+        profiles_dir=profiles_dir,
+        target=target,
+    )
     if report.refused:
         _echo(f"warning: no task gets a slice: {report.refused}; every task runs plain dbt")
     _echo(f"wrote {report.slices} slices to {report.folder}")

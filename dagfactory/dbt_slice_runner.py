@@ -13,7 +13,9 @@ dbt's own parse would (no slice for this selector, another dbt version, a change
 the task's nodes or ``dbt_project.yml``, an environment variable read at parse time that
 has another value now, other ``--vars``), it says why on stderr and replaces itself with plain
 dbt (``exec``), which then parses as it always does. ``--vars`` must equal the vars the
-manifest was parsed with (``dagfactory dbt-slices --vars``): dbt bakes them into configs. Exit codes are dbt's: 0 success,
+manifest was parsed with (``dagfactory dbt-slices --vars``): dbt bakes them into configs;
+so must the target and ``profiles.yml`` (with the env vars it reads): dbt resolves every
+node's database and schema with them. Exit codes are dbt's: 0 success,
 1 a node failed, 2 dbt could not run.
 """
 
@@ -61,6 +63,16 @@ def _vars(args: list[str]) -> Any:
         return None  # YAML or broken: never equal to what the slices recorded
 
 
+def profiles_file(profiles_dir: str | None) -> Path:
+    """The ``profiles.yml`` dbt reads: ``--profiles-dir``, ``DBT_PROFILES_DIR``, the working
+    folder if it holds one, else ``~/.dbt`` (dbt's own order)."""
+    folder = profiles_dir or os.environ.get("DBT_PROFILES_DIR")
+    if folder:
+        return Path(folder) / "profiles.yml"
+    here = Path.cwd() / "profiles.yml"
+    return here if here.exists() else Path.home() / ".dbt" / "profiles.yml"
+
+
 def why_not(base: dict[str, Any], piece: dict[str, Any] | None, args: list[str]) -> str | None:
     """Why this slice cannot stand in for dbt's own parse (None: it can)."""
     if not base:
@@ -78,6 +90,14 @@ def why_not(base: dict[str, Any], piece: dict[str, Any] | None, args: list[str])
     project = Path(_option(args, "--project-dir") or os.environ.get("DBT_PROJECT_DIR") or ".")
     if file_sha256(project / "dbt_project.yml") != base.get("dbt_project_sha256"):
         return f"{project / 'dbt_project.yml'} differs from the one the slices were made with"
+    # dbt resolves schemas and databases with the profile's target at parse time.
+    profile = base.get("profile", {})
+    target = _option(args, "--target") or os.environ.get("DBT_TARGET")
+    if target != profile.get("target"):
+        return f"target {target or '(default)'} is not the one the slices were parsed with"
+    profiles = profiles_file(_option(args, "--profiles-dir"))
+    if file_sha256(profiles) != profile.get("sha256"):
+        return f"{profiles} differs from the one the slices were made with"
     for name, value in sorted({**base.get("env", {}), **piece.get("env", {})}.items()):
         if os.environ.get(name) != value:
             return f"environment variable {name} differs from the image build's parse"

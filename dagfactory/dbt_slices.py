@@ -219,6 +219,16 @@ def _calls(start: Iterable[Mapping[str, Any]], macros: Mapping[str, Any]) -> set
     return seen
 
 
+def _profiles(project: Path, profiles_dir: str | Path | None) -> Path:
+    """The ``profiles.yml`` ``dbt parse`` read: given, ``DBT_PROFILES_DIR``, the project's
+    (where dagfactory's tasks look by default), else dbt's own lookup."""
+    if profiles_dir or os.environ.get("DBT_PROFILES_DIR"):
+        return dbt_slice_runner.profiles_file(str(profiles_dir) if profiles_dir else None)
+    if (project / "profiles.yml").is_file():
+        return project / "profiles.yml"
+    return dbt_slice_runner.profiles_file(None)
+
+
 def _shebang(python: str | None) -> str:
     """The interpreter of ``run.py``: given, else the one that runs ``dbt`` here."""
     if python:
@@ -239,6 +249,8 @@ def slice_files(
     project_dir: str | Path,
     python: str | None = None,
     vars: Mapping[str, Any] | None = None,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
 ) -> tuple[dict[str, bytes], SliceReport]:
     """The folder's files (name -> bytes) and a report; nothing is written."""
     manifest = load_manifest(manifest_path)
@@ -250,6 +262,11 @@ def slice_files(
     if digest is None:
         raise OutputError("no dbt_project.yml in the project folder", path=str(project))
     refused = _refusal(raw)
+    profiles = _profiles(project, profiles_dir)
+    profiles_text = profiles.read_text(errors="replace") if profiles.is_file() else ""
+    profile_env = _env_names(profiles_text)
+    if profile_env is None:
+        refused = refused or f"{profiles} calls env_var with a computed name"
     readers = _graph_readers(raw, manifest.project_name)
     refused = refused or _project_wide(readers, raw, manifest.project_name, text)
     project_env = _env_names(text)
@@ -275,6 +292,10 @@ def slice_files(
         "dbt_project_sha256": digest,
         "refused": refused,
         "vars": dict(vars or {}),
+        "profile": {
+            "sha256": dbt_slice_runner.file_sha256(profiles),
+            "target": target or os.environ.get("DBT_TARGET"),
+        },
     }
     out: dict[str, bytes] = {}
     plain: dict[str, str] = {}
@@ -282,7 +303,7 @@ def slice_files(
         metadata = dict(raw.get("metadata") or {})
         for volatile in ("generated_at", "invocation_id", "invocation_started_at"):
             metadata.pop(volatile, None)  # same parse, same bytes
-        macro_env: set[str] = set(project_env or ())
+        macro_env: set[str] = {*(project_env or ()), *(profile_env or ())}
         for path in own_macro_files:
             names = _env_names(files.get(path)[1])
             if names is None:
@@ -363,17 +384,22 @@ def write_dbt_slices(
     project_dir: str | Path | None = None,
     python: str | None = None,
     vars: Mapping[str, Any] | None = None,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
 ) -> SliceReport:
     """Write the slices folder whole (a previous one is replaced in one step).
 
     ``project_dir`` defaults to the folder of ``dbt_project.yml``: the manifest's, or the one
     above it (``<project>/target/manifest.json``);
-    ``vars`` are the ``--vars`` that ``dbt parse`` ran with (tasks with others run plain dbt).
+    ``vars``, ``profiles_dir`` and ``target`` are what ``dbt parse`` ran with (default: no
+    vars; dbt's own profiles lookup, the project folder first; the profile's default target):
+    a task with others runs plain dbt. Environment variables read at parse time are taken
+    from this process, so run it in the environment ``dbt parse`` ran in.
     A folder that exists and is not a slices folder is refused, never replaced.
     """
     manifest_path = Path(manifest_path)
     project = Path(project_dir) if project_dir else _find_project(manifest_path)
-    files, report = slice_files(manifest_path, project, python, vars)
+    files, report = slice_files(manifest_path, project, python, vars, profiles_dir, target)
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / BASE).is_file():
         raise OutputError(

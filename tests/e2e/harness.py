@@ -289,14 +289,16 @@ def warm_partial_parse(project: Path, target: Path, duckdb: Path, vars: Mapping[
     return target / "partial_parse.msgpack"
 
 
-def write_slices(manifest: Path, project: Path, vars: Mapping[str, Any]) -> Path:
-    """``dagfactory dbt-slices`` after the parse, as the worker image build would run it,
-    where the generated commands look for it (``<project>/target/dagfactory_slices``)."""
+def write_slices(manifest: Path, project: Path, duckdb: Path, vars: Mapping[str, Any]) -> Path:
+    """``dagfactory dbt-slices`` after the parse, as the worker image build would run it (in
+    the parse's environment: the profile reads ``DBT_DUCKDB_PATH``), where the generated
+    commands look for it (``<project>/target/dagfactory_slices``)."""
     out = project / "target" / "dagfactory_slices"
     argv = [sys.executable, "-m", "dagfactory", "dbt-slices", str(manifest), "--out", str(out)]
     argv += ["--project-dir", str(project), "--python", sys.executable]
     argv += ["--vars", json.dumps(dict(vars), sort_keys=True)]
-    _run(argv, env=_clean_env(), log=manifest.parent / "slices.log", timeout=300)
+    env = _clean_env({"DBT_DUCKDB_PATH": str(duckdb)})
+    _run(argv, env=env, log=manifest.parent / "slices.log", timeout=300)
     return out
 
 
@@ -641,7 +643,9 @@ def run_e2e(
     partial_parse = warm_partial_parse(
         project, work / "parse", airflow_db, _render_vars(vars, logical_date)
     )
-    write_slices(work / "parse" / "manifest.json", project, _render_vars(vars, logical_date))
+    write_slices(
+        work / "parse" / "manifest.json", project, airflow_db, _render_vars(vars, logical_date)
+    )
     if reference.wait(timeout=DBT_TIMEOUT_SECONDS) != 0:
         raise HarnessError(f"dbt build of the reference failed; see {work / 'logs'}")
     migrate.wait()

@@ -273,14 +273,19 @@ def test_an_env_var_with_a_computed_name_leaves_the_task_to_plain_dbt(tmp_path):
 # --- run.py: when a task must not use its slice -------------------------------------------
 
 
+def _args(selector: str, project: Path) -> list[str]:
+    """A generated task's dbt arguments (the folders are always given)."""
+    folders = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    return ["build", "--select", selector, *folders]
+
+
 @pytest.fixture
 def checked(shop):
     project, out, _ = shop
     base = orjson.loads((out / "base.json").read_bytes())
     selector = _selectors(project)["model.shop.fct_orders"]
     piece = _slice(out, selector)
-    args = ["build", "--select", selector, "--project-dir", str(project)]
-    return project, base, piece, args
+    return project, base, piece, _args(selector, project)
 
 
 def test_an_unchanged_project_uses_its_slice(checked, monkeypatch):
@@ -304,14 +309,25 @@ def test_an_unchanged_project_uses_its_slice(checked, monkeypatch):
             "models/intermediate/int_orders_enriched.sql changed",
         ),
         (lambda p, a: (p / "macros/cents_to_dollars.sql").write_text(""), "macros/"),
+        (lambda p, a: a.extend(["--target", "prod"]), "target prod is not the one"),
+        (lambda p, a: (p / "profiles.yml").write_text("shop: {}\n"), "profiles.yml differs"),
     ],
-    ids=["vars", "yaml-vars", "dbt_project", "own-sql", "ephemeral-parent", "macro"],
+    ids=[
+        "vars",
+        "yaml-vars",
+        "dbt_project",
+        "own-sql",
+        "ephemeral-parent",
+        "macro",
+        "target",
+        "profiles",
+    ],
 )
 def test_a_change_since_the_slices_were_made_means_plain_dbt(checked, tmp_path, change, reason):
     project, base, piece, args = checked
     copy = tmp_path / "project"
     shutil.copytree(project, copy)
-    args = [*args[:-1], str(copy)]
+    args = _args(args[2], copy)
     change(copy, args)
     assert reason in (runner.why_not(base, piece, args) or "")
 
@@ -320,7 +336,7 @@ def test_an_env_var_read_at_parse_time_with_another_value_means_plain_dbt(shop, 
     project, out, _ = shop
     selector = _selectors(project)["model.shop.stg_ad_spend"]
     base = orjson.loads((out / "base.json").read_bytes())
-    args = ["build", "--select", selector, "--project-dir", str(project)]
+    args = _args(selector, project)
     monkeypatch.setenv("SHOP_DATA_DIR", "/elsewhere")
     assert "SHOP_DATA_DIR" in runner.why_not(base, _slice(out, selector), args)
 
@@ -331,7 +347,7 @@ def test_the_vars_the_parse_ran_with_are_accepted(tmp_path, monkeypatch):
     out, _ = _write(project, vars={"run_date": "2024-01-01"})
     selector = _selectors(project)["model.shop.fct_orders"]
     base = orjson.loads((out / "base.json").read_bytes())
-    args = ["build", "--select", selector, "--project-dir", str(project)]
+    args = _args(selector, project)
     without = runner.why_not(base, _slice(out, selector), args)
     assert without == "--vars differ from the ones the slices were parsed with"
     args += ["--vars", '{"run_date": "2024-01-01"}']
@@ -340,7 +356,7 @@ def test_the_vars_the_parse_ran_with_are_accepted(tmp_path, monkeypatch):
 
 def test_a_slice_for_another_selector_is_not_used(checked):
     _, base, piece, args = checked
-    args = ["build", "--select", "fqn:shop.marts.sales.other", *args[3:]]
+    args = ["build", "--select", "fqn:shop.marts.sales.other", *args[3:]]  # same folders
     assert runner.why_not(base, piece, args) == "the slice is for another selector"
 
 
@@ -481,3 +497,24 @@ def test_every_corpus_manifest_gets_a_slice_per_task_or_a_reason(manifest, tmp_p
     else:
         assert report.refused is None
         assert report.slices + len(report.plain_dbt) == len(graph.units)
+
+
+def test_an_env_var_the_profile_reads_with_another_value_means_plain_dbt(checked, monkeypatch):
+    # The shop profile reads DBT_DUCKDB_PATH; dbt-duckdb names the database after the file.
+    _, base, piece, args = checked
+    monkeypatch.delenv("SHOP_DATA_DIR", raising=False)
+    assert "DBT_DUCKDB_PATH" in base["env"]  # with its value when the slices were written
+    monkeypatch.setenv("DBT_DUCKDB_PATH", f"{base['env']['DBT_DUCKDB_PATH']}/other.duckdb")
+    assert "DBT_DUCKDB_PATH" in runner.why_not(base, piece, args)
+
+
+def test_the_target_can_come_from_dbt_target_like_dbt_reads_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SHOP_DATA_DIR", raising=False)
+    project = _project(tmp_path)
+    out, _ = _write(project, target="prod")
+    selector = _selectors(project)["model.shop.fct_orders"]
+    base = orjson.loads((out / "base.json").read_bytes())
+    args = _args(selector, project)
+    assert "target (default) is not" in runner.why_not(base, _slice(out, selector), args)
+    monkeypatch.setenv("DBT_TARGET", "prod")
+    assert runner.why_not(base, _slice(out, selector), args) is None

@@ -63,7 +63,9 @@ def _pick(plan, count: int) -> list[str]:
 
 
 @pytest.mark.parametrize("slices", [False, True], ids=["parse-state", "slices"])
-def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path, slices: bool) -> None:
+def test_four_generated_tasks_at_once_share_the_parse_state(
+    tmp_path: Path, slices: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dbt = dbt_executable()
     project = tmp_path / "project"
     plan = load_synth_project().generate(100, project)
@@ -93,6 +95,7 @@ def test_four_generated_tasks_at_once_share_the_parse_state(tmp_path: Path, slic
     setup("parse")  # the shared parse state
     shared = project / "target" / "partial_parse.msgpack"
     if slices:  # and, in the image build, the slices (tasks then parse nothing at all)
+        monkeypatch.setenv("DBT_DUCKDB_PATH", DB)  # the environment the parse ran in
         written = write_dbt_slices(
             project / "target" / "manifest.json", project / "target" / "dagfactory_slices"
         )

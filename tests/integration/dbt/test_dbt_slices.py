@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,6 @@ from helpers import bash_commands, dbt_executable
 from tests_paths import SHOP
 
 from dagfactory import generate, load_config
-from dagfactory.cli import main as dagfactory_main
-from dagfactory.dbt_slices import write_dbt_slices
 
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]
 
@@ -57,6 +56,15 @@ class Shop:
         )
         assert done.returncode == 0, done.stdout[-3000:]
 
+    def write_slices(self, manifest: Path, out: Path | None = None) -> str:
+        """``dagfactory dbt-slices`` in dbt's environment, as in an image build."""
+        argv = [sys.executable, "-m", "dagfactory", "dbt-slices", str(manifest)]
+        argv += ["--project-dir", str(self.project), "--python", sys.executable]
+        argv += ["--out", str(out)] if out else []
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
     def commands(self, slices: bool | str) -> dict[str, str]:
         settings = {
             "routing.force": "celery",
@@ -91,9 +99,7 @@ def shop(tmp_path_factory) -> Shop:
     shop = Shop(root)
     shop.dbt_setup("build")  # every relation exists, as after yesterday's run
     shop.dbt_setup("parse")  # the image build: parse state and manifest
-    with pytest.raises(SystemExit) as done:
-        dagfactory_main(["dbt-slices", str(shop.project / "target" / "manifest.json")])
-    assert done.value.code == 0
+    assert "wrote 24 slices" in shop.write_slices(shop.project / "target" / "manifest.json")
     return shop
 
 
@@ -144,26 +150,43 @@ def test_a_file_changed_after_the_slices_were_made_sends_the_task_to_plain_dbt(
 def test_a_failing_test_on_a_slice_fails_the_task_with_dbt_exit_code_1(shop: Shop) -> None:
     import duckdb
 
-    broken = shop.root / "broken" / "shop.duckdb"  # DuckDB names the database after the file
-    broken.parent.mkdir()
-    shutil.copyfile(shop.root / "shop.duckdb", broken)
-    with duckdb.connect(str(broken)) as con:  # an order fct_revenue points at disappears
-        con.execute(
-            "delete from main.fct_orders where order_id = (select min(order_id) from main.fct_revenue)"
-        )
-    task = "relationships_fct_revenue_order_id__order_id__ref_fct_orders"
-    env = {**shop.env, "DBT_DUCKDB_PATH": str(broken), "AIRFLOW_CTX_TASK_ID": task}
+    # Same database file (its path is in the profile the slices were made with), one order
+    # fewer: the relationships test from fct_revenue to fct_orders must fail.
+    database = shop.root / "shop.duckdb"
+    saved = shop.root / "shop.duckdb.saved"
+    shutil.copyfile(database, saved)
+    try:
+        with duckdb.connect(str(database)) as con:
+            con.execute(
+                "delete from main.fct_orders"
+                " where order_id = (select min(order_id) from main.fct_revenue)"
+            )
+        task = "relationships_fct_revenue_order_id__order_id__ref_fct_orders"
+        code, out = shop.run(task, shop.commands(slices=True)[task])
+    finally:
+        shutil.move(saved, database)
+    assert ON_SLICE in out, out[-3000:]
+    assert code == 1 and "FAIL 1" in out, out[-3000:]
+
+
+def test_another_target_or_database_than_the_parse_sends_the_task_to_plain_dbt(
+    shop: Shop,
+) -> None:
+    command = shop.commands(slices=True)["stg_orders"]
+    env = {**shop.env, "DBT_DUCKDB_PATH": str(shop.root / "elsewhere" / "shop.duckdb")}
+    (shop.root / "elsewhere").mkdir(exist_ok=True)
     done = subprocess.run(
-        ["bash", "-c", shop.commands(slices=True)[task]],
-        env=env,
+        ["bash", "-c", command],
+        env={**env, "AIRFLOW_CTX_TASK_ID": "stg_orders"},
         cwd=shop.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
         text=True,
         timeout=300,
     )
-    assert ON_SLICE in done.stdout, done.stdout[-3000:]
-    assert done.returncode == 1 and "FAIL 1" in done.stdout, done.stdout[-3000:]
+    assert "environment variable DBT_DUCKDB_PATH differs" in done.stderr, done.stderr[-3000:]
+    code, out = shop.run("stg_orders", command + " --target dev")
+    assert "target dev is not the one the slices were parsed with" in out, out[-3000:]
+    assert code == 0 and ON_SLICE not in out  # plain dbt ran it
 
 
 def test_other_vars_than_the_parse_send_the_task_to_plain_dbt(shop: Shop) -> None:
@@ -178,6 +201,6 @@ def test_slices_from_the_manifest_dbt_run_writes_run_ephemeral_parents(shop: Sho
     compiled = shop.root / "compiled"
     shop.dbt_setup("compile", "--select", "+fct_orders", "--target-path", str(compiled))
     folder = shop.root / "slices-from-compile"
-    write_dbt_slices(compiled / "manifest.json", folder, project_dir=shop.project)
+    shop.write_slices(compiled / "manifest.json", folder)
     code, out = shop.run("fct_orders", shop.commands(slices=str(folder))["fct_orders"])
     assert code == 0 and ON_SLICE in out, out[-3000:]
