@@ -34,13 +34,12 @@ from dagfactory import buildfolder, dbt_slice_runner
 from dagfactory.errors import OutputError
 from dagfactory.graph import build_graph
 from dagfactory.manifest import load_manifest, read_manifest_json
-from dagfactory.specs import dbt_version_tuple
+from dagfactory.specs import SLICES_SINCE, dbt_version_tuple
 
 __all__ = ["SliceReport", "write_dbt_slices"]
 
 RUNNER = "run.py"
 BASE = "base.json"
-MIN_DBT = (1, 8)
 
 #: ``graph`` as a Jinja variable: the whole project's nodes, which a slice holds only part of
 _READS_GRAPH = re.compile(r"\bgraph\s*[.\[]")
@@ -173,7 +172,7 @@ def _slice_nodes(
 
 def _refusal(raw: Mapping[str, Any]) -> str | None:
     version = dbt_version_tuple(str((raw.get("metadata") or {}).get("dbt_version") or ""))
-    if version is None or version < MIN_DBT:
+    if version is None or version < SLICES_SINCE:
         return "slices need a manifest of dbt 1.8 or later"
     return None
 

@@ -230,6 +230,10 @@ def dbt_knows(manifest: Manifest, flag: str) -> bool:
     return version is not None and version >= FLAG_SINCE[flag]
 
 
+#: the first dbt whose artifact classes (``dbt.artifacts``) run.py builds a slice's manifest with
+SLICES_SINCE = (1, 8)
+
+
 def dbt_argv_prefix(manifest: Manifest, config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """What every task's dbt command line shares: ``(executable,)`` and the trailing flags.
 
@@ -283,7 +287,7 @@ def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
     if slices is None:
         slices = str(Path(_project_dir(manifest, config)) / "target/dagfactory_slices")
     version = dbt_version_tuple(manifest.dbt_version)
-    if version is None or version < (1, 8):  # dbtRunner cannot take a manifest of its own
+    if version is None or version < SLICES_SINCE:
         slices = None
     return DbtRun(
         target_base or None, dbt.keep_target, parse_state or None, executable, flags, slices or None
