@@ -18,6 +18,7 @@ every slice records the files and parse-time environment variables it was made f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -33,8 +34,8 @@ import orjson
 from dagfactory import buildfolder, dbt_slice_runner
 from dagfactory.errors import OutputError
 from dagfactory.graph import build_graph
-from dagfactory.manifest import load_manifest, read_manifest_json
-from dagfactory.specs import SLICES_SINCE, dbt_version_tuple
+from dagfactory.manifest import Manifest, load_manifest_with_json
+from dagfactory.specs import SLICES_SINCE, dbt_at_least
 
 __all__ = ["SliceReport", "write_dbt_slices"]
 
@@ -68,23 +69,32 @@ def _by_id(section: Any) -> dict[str, Any]:
     return {uid: section[uid] for uid in sorted(section or {})}
 
 
+@dataclass(frozen=True)
+class _File:
+    digest: str | None  # sha256 of the bytes; None: no such file
+    text: str
+    env: frozenset[str] | None  # names it passes to env_var; None: one is computed
+
+
 class _Files:
-    """Reads the project's files once each: their digest and the env vars they read."""
+    """Reads the project's files once each (a folder's YAML is in many slices): their
+    digest and the env vars they read."""
 
     def __init__(self, project: Path) -> None:
         self.project = project
-        self._seen: dict[str, tuple[str | None, str]] = {}
+        self._seen: dict[str, _File] = {}
 
-    def get(self, relative: str) -> tuple[str | None, str]:
+    def get(self, relative: str) -> _File:
         if relative not in self._seen:
-            path = self.project / relative
             try:
-                data = path.read_bytes()
+                data = (self.project / relative).read_bytes()
             except OSError:
-                self._seen[relative] = (None, "")
+                self._seen[relative] = _File(None, "", frozenset())
             else:
                 text = data.decode("utf-8", errors="replace")
-                self._seen[relative] = (dbt_slice_runner.file_sha256(path), text)
+                env = _env_names(text)
+                digest = hashlib.sha256(data).hexdigest()
+                self._seen[relative] = _File(digest, text, None if env is None else frozenset(env))
         return self._seen[relative]
 
 
@@ -170,34 +180,33 @@ def _slice_nodes(
     return nodes, units, sources
 
 
-def _refusal(raw: Mapping[str, Any]) -> str | None:
-    version = dbt_version_tuple(str((raw.get("metadata") or {}).get("dbt_version") or ""))
-    if version is None or version < SLICES_SINCE:
+def _refusal(manifest: Manifest) -> str | None:
+    if not dbt_at_least(manifest, SLICES_SINCE):
         return "slices need a manifest of dbt 1.8 or later"
     return None
 
 
-def _graph_readers(raw: Mapping[str, Any], project_name: str) -> set[str]:
+def _graph_readers(macros: Mapping[str, Any], adapter: str, project_name: str) -> set[str]:
     """Macros that read ``graph`` and are not dbt's or the adapter's own.
 
     dbt's and the adapter's macros read it only about the selected nodes and their parents
     (dbt-duckdb: external upstreams, foreign-key dependents it must refuse to drop), which
     a slice holds; every other package (dbt_utils & co.) and the project are checked.
     """
-    adapter = str((raw.get("metadata") or {}).get("adapter_type") or "")
     trusted = {"dbt", f"dbt_{adapter}"} - {project_name}
     return {
         uid
-        for uid, macro in (raw.get("macros") or {}).items()
+        for uid, macro in macros.items()
         if macro.get("package_name") not in trusted
         and _READS_GRAPH.search(str(macro.get("macro_sql") or ""))
     }
 
 
-def _project_wide(readers: set[str], raw: Mapping[str, Any], project: str, yml: str) -> str | None:
+def _project_wide(
+    readers: set[str], macros: Mapping[str, Any], project: str, yml: str
+) -> str | None:
     """A graph-reading macro that any task may run without naming it: one of the project's
     own (they override dbt's by name) or, with a ``dispatch:`` config, any package's."""
-    macros = raw.get("macros") or {}
     dispatch = _DISPATCH.search(yml) is not None
     for uid in sorted(readers):
         if dispatch or macros[uid].get("package_name") == project:
@@ -252,70 +261,70 @@ def slice_files(
     target: str | None = None,
 ) -> tuple[dict[str, bytes], SliceReport]:
     """The folder's files (name -> bytes) and a report; nothing is written."""
-    manifest = load_manifest(manifest_path)
+    manifest, raw = load_manifest_with_json(manifest_path)
     graph = build_graph(manifest)
-    raw = read_manifest_json(manifest_path)
     project = Path(project_dir)
     files = _Files(project)
-    digest, text = files.get("dbt_project.yml")
-    if digest is None:
+    project_yml = files.get("dbt_project.yml")
+    if project_yml.digest is None:
         raise OutputError("no dbt_project.yml in the project folder", path=str(project))
-    refused = _refusal(raw)
-    profiles = _profiles(project, profiles_dir)
-    profiles_text = profiles.read_text(errors="replace") if profiles.is_file() else ""
-    profile_env = _env_names(profiles_text)
-    if profile_env is None:
-        refused = refused or f"{profiles} calls env_var with a computed name"
-    readers = _graph_readers(raw, manifest.project_name)
-    refused = refused or _project_wide(readers, raw, manifest.project_name, text)
-    project_env = _env_names(text)
-    if project_env is None:
-        refused = refused or "dbt_project.yml calls env_var with a computed name"
+    raw_metadata: Mapping[str, Any] = raw.get("metadata") or {}
     raw_nodes: Mapping[str, Any] = raw.get("nodes") or {}
     raw_units: Mapping[str, Any] = raw.get("unit_tests") or {}
     raw_sources: Mapping[str, Any] = raw.get("sources") or {}
     macros: Mapping[str, Any] = raw.get("macros") or {}
+    refused = _refusal(manifest)
+    profiles = _profiles(project, profiles_dir)
+    profile = files.get(str(profiles))  # an absolute path stays itself under the project
+    profile_env = profile.env
+    if profile_env is None:
+        refused = refused or f"{profiles} calls env_var with a computed name"
+    adapter = str(raw_metadata.get("adapter_type") or "")
+    readers = _graph_readers(macros, adapter, manifest.project_name)
+    refused = refused or _project_wide(readers, macros, manifest.project_name, project_yml.text)
+    if project_yml.env is None:
+        refused = refused or "dbt_project.yml calls env_var with a computed name"
     hooks = {
         u: _as_parsed(n) for u, n in raw_nodes.items() if n.get("resource_type") == "operation"
     }
     own_macro_files = sorted(
         {
             str(m.get("original_file_path"))
-            for m in (raw.get("macros") or {}).values()
+            for m in macros.values()
             if m.get("package_name") == manifest.project_name and m.get("original_file_path")
         }
     )
     base: dict[str, Any] = {
         "format": dbt_slice_runner.FORMAT,
-        "dbt_version": str((raw.get("metadata") or {}).get("dbt_version") or ""),
-        "dbt_project_sha256": digest,
+        "dbt_version": manifest.dbt_version,
+        "dbt_project_sha256": project_yml.digest,
         "refused": refused,
         "vars": dict(vars or {}),
         "profile": {
-            "sha256": dbt_slice_runner.file_sha256(profiles),
+            "sha256": profile.digest,
             "target": target or os.environ.get("DBT_TARGET"),
         },
     }
     out: dict[str, bytes] = {}
     plain: dict[str, str] = {}
     if refused is None:
-        metadata = dict(raw.get("metadata") or {})
+        metadata = dict(raw_metadata)
         for volatile in ("generated_at", "invocation_id", "invocation_started_at"):
             metadata.pop(volatile, None)  # same parse, same bytes
-        macro_env: set[str] = {*(project_env or ()), *(profile_env or ())}
+        macro_env: set[str] = {*(project_yml.env or ()), *(profile_env or ())}
         for path in own_macro_files:
-            names = _env_names(files.get(path)[1])
+            names = files.get(path).env
             if names is None:
                 refused = f"macro file {path} calls env_var with a computed name"
                 break
             macro_env |= names
         base.update(
             metadata=metadata,
-            macros=_by_id(raw.get("macros")),
+            macros=_by_id(macros),
             groups=_by_id(raw.get("groups")),
             nodes=_by_id(hooks),
             env=_env_values(macro_env),
-            files={p: files.get(p)[0] for p in own_macro_files},
+            files={p: files.get(p).digest for p in own_macro_files},
             refused=refused,
         )
     if refused is None:
@@ -338,7 +347,7 @@ def slice_files(
                 why = "a node's file path leaves the project folder"
                 node_files = []
             for path in node_files:
-                names = _env_names(files.get(path)[1])
+                names = files.get(path).env
                 if names is None:
                     why = f"{path} calls env_var with a computed name"
                 else:
@@ -352,7 +361,7 @@ def slice_files(
                 "nodes": nodes,
                 "unit_tests": units,
                 "sources": source_data,
-                "files": {p: files.get(p)[0] for p in node_files},
+                "files": {p: files.get(p).digest for p in node_files},
                 "env": _env_values(env),
             }
             out[dbt_slice_runner.slice_name(unit.selector)] = _dumps(piece)

@@ -1,7 +1,7 @@
 """Stage 1: read dbt artifacts into small typed objects.
 
 This is the only module that reads raw JSON (``dbt_slices`` hands parts of dbt's own JSON
-back to dbt, untouched, through :func:`read_manifest_json`). It reads the few fields later
+back to dbt, untouched, through :func:`load_manifest_with_json`). It reads the few fields later
 stages need, normalises the odd shapes dbt has written over the years (a tag given as a
 string, seeds with no ``depends_on.nodes``, no ``group``/``version`` before dbt 1.5) and
 drops the raw dicts, so the rest of the pipeline works on frozen dataclasses.
@@ -33,8 +33,8 @@ __all__ = [
     "Node",
     "RunTimes",
     "load_manifest",
+    "load_manifest_with_json",
     "load_run_results",
-    "read_manifest_json",
 ]
 
 MIN_SCHEMA_VERSION = 4  # dbt 1.0
@@ -469,6 +469,12 @@ def keep_raw_json_until_exit() -> None:
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read ``manifest.json`` (dbt schema v4 to v12) into a :class:`Manifest`."""
+    return load_manifest_with_json(path)[0]
+
+
+def load_manifest_with_json(path: str | Path) -> tuple[Manifest, dict[str, Any]]:
+    """The :class:`Manifest` and the JSON as dbt wrote it, read once (``dbt_slices`` hands
+    parts of it back to dbt)."""
     # The GC stays paused until the raw JSON is gone: re-enabled any earlier, its first
     # passes would walk the million objects orjson just made (most of a plain parse's time).
     enabled = gc.isenabled()
@@ -480,15 +486,7 @@ def load_manifest(path: str | Path) -> Manifest:
             gc.enable()
 
 
-def read_manifest_json(path: str | Path) -> dict[str, Any]:
-    """The manifest as dbt wrote it, for handing parts of it back to dbt."""
-    raw = _read_json(Path(path), "manifest")
-    if not isinstance(raw, dict):
-        raise ManifestError("manifest is not a JSON object", path=str(path))
-    return raw
-
-
-def _load_manifest(path: Path) -> Manifest:
+def _load_manifest(path: Path) -> tuple[Manifest, dict[str, Any]]:
     raw = _read_json(path, "manifest")
     if _kept_until_exit is not None:
         _kept_until_exit.append(raw)
@@ -515,7 +513,7 @@ def _load_manifest(path: Path) -> Manifest:
     for section_name in _DEPENDABLE_SECTIONS:
         known.update(_mapping(raw.get(section_name)))
     _check_parents(nodes, frozenset(known), path)
-    return Manifest(
+    manifest = Manifest(
         path=str(path),
         schema_version=schema_version,
         dbt_version=str(metadata.get("dbt_version") or ""),
@@ -524,6 +522,7 @@ def _load_manifest(path: Path) -> Manifest:
         sources=sources,
         groups=_groups(raw.get("groups")),
     )
+    return manifest, raw
 
 
 def load_run_results(paths: Sequence[str | Path]) -> RunTimes:

@@ -226,8 +226,13 @@ def dbt_version_tuple(version: str) -> tuple[int, int] | None:
 
 def dbt_knows(manifest: Manifest, flag: str) -> bool:
     """Whether the dbt that wrote the manifest accepts ``flag`` (never guess: unknown = no)."""
+    return dbt_at_least(manifest, FLAG_SINCE[flag])
+
+
+def dbt_at_least(manifest: Manifest, since: tuple[int, int]) -> bool:
+    """Whether the dbt that wrote the manifest is ``since`` or later (unknown = no)."""
     version = dbt_version_tuple(manifest.dbt_version)
-    return version is not None and version >= FLAG_SINCE[flag]
+    return version is not None and version >= since
 
 
 #: the first dbt whose artifact classes (``dbt.artifacts``) run.py builds a slice's manifest with
@@ -286,8 +291,7 @@ def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
     slices = dbt.slices
     if slices is None:
         slices = str(Path(_project_dir(manifest, config)) / "target/dagfactory_slices")
-    version = dbt_version_tuple(manifest.dbt_version)
-    if version is None or version < SLICES_SINCE:
+    if not dbt_at_least(manifest, SLICES_SINCE):
         slices = None
     return DbtRun(
         target_base or None, dbt.keep_target, parse_state or None, executable, flags, slices or None
