@@ -38,7 +38,7 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,7 @@ __all__ = [
     "marker_bytes",
     "read_build_folder",
     "replace_folder",
+    "swap_folder",
 ]
 
 BUILD_MARKER = ".dagfactory-build.json"
@@ -336,10 +337,30 @@ def replace_folder(
     Refuses (:class:`ForeignOutputError`) a folder that is not a proven previous build; any
     other failure leaves the previous build in place.
     """
-    out = Path(out_dir).resolve()  # a symlinked --out: its folder is the one replaced
     for name in files:
         if not _FILE_NAME.fullmatch(name):
             raise OutputError(f"refusing to write {one_line(repr(name))}: not a flat file name")
+
+    def fill(new: Path) -> None:
+        _write_files(new, sorted(files.items()))
+        marker = marker_bytes(files, team=team, project=project)
+        (new / BUILD_MARKER).write_bytes(marker)
+        _kill_point("marker-written")
+
+    return swap_folder(out_dir, fill, check_replaceable)
+
+
+def swap_folder(
+    out_dir: str | Path, fill: Callable[[Path], None], check: Callable[[Path], None]
+) -> Path:
+    """Make ``out_dir`` a new folder that ``fill`` writes, in one step, or leave it as it was.
+
+    One writer at a time per parent folder (``flock``); ``check`` refuses an ``out_dir``
+    that must not be replaced; the new folder is written aside, then exchanged in (renameat2,
+    else two renames, the old one put back if the second fails); what killed runs left
+    aside is removed. An ``OSError`` becomes an :class:`OutputError` naming the folder.
+    """
+    out = Path(out_dir).resolve()  # a symlinked --out: its folder is the one replaced
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         lock = _ParentLock(out.parent)
@@ -348,7 +369,7 @@ def replace_folder(
             f"cannot create the output folder: {exc.strerror}", path=str(out)
         ) from exc
     with lock:
-        check_replaceable(out)
+        check(out)
         try:
             _remove_debris(out)
             staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(out), dir=out.parent))
@@ -361,10 +382,7 @@ def replace_folder(
             (staging / ".airflowignore").write_text(STAGING_IGNORE, encoding="utf-8")
             new = staging / STAGED
             new.mkdir()
-            _write_files(new, sorted(files.items()))
-            marker = marker_bytes(files, team=team, project=project)
-            (new / BUILD_MARKER).write_bytes(marker)
-            _kill_point("marker-written")
+            fill(new)
             if not out.exists():
                 os.rename(new, out)
             elif not exchange(new, out):

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,6 +384,13 @@ def _find_project(manifest_path: Path) -> Path:
     )
 
 
+def _check_slices_folder(out: Path) -> None:
+    if out.exists() and any(out.iterdir()) and not (out / BASE).is_file():
+        raise OutputError(
+            "refusing to replace a folder that holds no dagfactory slices", path=str(out)
+        )
+
+
 def write_dbt_slices(
     manifest_path: str | Path,
     out_dir: str | Path,
@@ -408,26 +414,12 @@ def write_dbt_slices(
     manifest_path = Path(manifest_path)
     project = Path(project_dir) if project_dir else _find_project(manifest_path)
     files, report = slice_files(manifest_path, project, python, vars, profiles_dir, target)
-    out = Path(out_dir).resolve()
-    if out.exists() and any(out.iterdir()) and not (out / BASE).is_file():
-        raise OutputError(
-            "refusing to replace a folder that holds no dagfactory slices", path=str(out)
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.slices-", dir=out.parent))
-    try:
+
+    def fill(folder: Path) -> None:
         for name, data in files.items():
-            (staging / name).write_bytes(data)
-        (staging / RUNNER).chmod(0o755)
-        staging.chmod(0o755)
-        if out.exists():
-            if not buildfolder.exchange(staging, out):
-                old = staging.with_name(staging.name + ".old")
-                out.rename(old)
-                staging.rename(out)
-                staging = old
-        else:
-            staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            (folder / name).write_bytes(data)
+        (folder / RUNNER).chmod(0o755)
+        folder.chmod(0o755)
+
+    out = buildfolder.swap_folder(out_dir, fill, _check_slices_folder)
     return SliceReport(str(out), report.slices, report.plain_dbt, report.refused)
