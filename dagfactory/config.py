@@ -83,6 +83,17 @@ class DbtConfig:
     #: runs plain dbt where that might differ); default ``<project_dir>/target/
     #: dagfactory_slices``, used when it exists on the worker; "" for none
     slices: str | None = None
+    #: tasks on slices fork from a dbt server that each worker starts once (it imported
+    #: dbt and its adapter, ~2 s of CPU and ~100 MB that tasks then share) and that
+    #: leaves after this many seconds without a task; 0: every task starts its own dbt.
+    #: Not used in the pods of Airflow's KubernetesExecutor (one task per pod)
+    server_idle_seconds: float = 600
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.server_idle_seconds) or self.server_idle_seconds < 0:
+            wanted = "a number of seconds, 0 or more"
+            got = self.server_idle_seconds
+            raise ConfigError(f"expected {wanted}, got {got!r}", key="dbt.server_idle_seconds")
 
 
 @dataclass(frozen=True)

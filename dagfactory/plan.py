@@ -173,7 +173,9 @@ def _shell_setup(run: DbtRun) -> str:
     if run.slices:
         # "$@" is the dbt executable, or run.py and the dbt executable where the slices are.
         exe, runner = _shell(run.executable[0]), _shell(f"{run.slices.rstrip('/')}/run.py")
-        lines.append(f"set -- {exe}; if [ -x {runner} ]; then set -- {runner} {exe}; fi")
+        # tasks fork from the worker's dbt server (run.py starts one where none runs)
+        server = f" --server={run.server_idle_seconds:g}" if run.server_idle_seconds else ""
+        lines.append(f"set -- {exe}; if [ -x {runner} ]; then set -- {runner}{server} {exe}; fi")
     return "".join(f"{line}\n" for line in lines)
 
 

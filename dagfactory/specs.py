@@ -112,6 +112,8 @@ class DbtRun:
     flags: tuple[str, ...] = ()
     #: the ``dagfactory dbt-slices`` folder whose ``run.py`` starts dbt when it exists
     slices: str | None = None
+    #: run.py asks the worker's dbt server, which leaves after this many idle seconds (0: no)
+    server_idle_seconds: float = 0
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,13 @@ def dbt_run(manifest: Manifest, config: Config) -> DbtRun:
     if not dbt_at_least(manifest, SLICES_SINCE):
         slices = None
     return DbtRun(
-        target_base or None, dbt.keep_target, parse_state or None, executable, flags, slices or None
+        target_base or None,
+        dbt.keep_target,
+        parse_state or None,
+        executable,
+        flags,
+        slices or None,
+        dbt.server_idle_seconds if slices else 0,
     )
 
 

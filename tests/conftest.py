@@ -7,12 +7,13 @@ import copy
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from helpers import stop_dbt_servers
 
 pytest_plugins = ["s3servers"]  # push tests: real S3 servers, counting proxy, build folders
 
@@ -21,8 +22,20 @@ pytest_plugins = ["s3servers"]  # push tests: real S3 servers, counting proxy, b
 if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="dagfactory-airflow-home-")
     atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
+# Tasks on dbt slices start a dbt server per worker (run.py --server), with its socket under
+# XDG_RUNTIME_DIR: give the run its own, and stop the servers after each test module.
+RUNTIME_DIR = Path(tempfile.mkdtemp(prefix="dagfactory-runtime-"))
+os.environ["XDG_RUNTIME_DIR"] = str(RUNTIME_DIR)
+atexit.register(shutil.rmtree, RUNTIME_DIR, ignore_errors=True)
+atexit.register(stop_dbt_servers)  # runs first: atexit is last in, first out
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_dbt_server_outlives_its_module() -> Iterator[None]:
+    yield
+    stop_dbt_servers()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +231,30 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
         if gc_was_enabled:
             gc.enable()
     return code, capsys.readouterr().err
+
+
+def stop_dbt_servers(wait: float = 10) -> list[int]:
+    """SIGTERM every dbt server (``run.py --server``) this test run started, and wait up to
+    ``wait`` seconds for them to leave; their pids.
+
+    Their sockets and ``.pid`` files are under ``$XDG_RUNTIME_DIR``, which conftest.py
+    points at a folder of the run's own."""
+    pids = []
+    for pid_file in Path(os.environ["XDG_RUNTIME_DIR"]).glob("dagfactory-dbt-*/*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+            pids.append(pid)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(process_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    return pids
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from helpers import bash_commands, dbt_executable
+from helpers import bash_commands, dbt_executable, process_alive, stop_dbt_servers
 from tests_paths import SHOP
 
 from dagfactory import generate, load_config
@@ -65,12 +67,14 @@ class Shop:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def commands(self, slices: bool | str) -> dict[str, str]:
-        settings = {
+    def commands(self, slices: bool | str, server: bool = False) -> dict[str, str]:
+        """Every task's ``bash_command``; without ``server``, each task imports dbt itself."""
+        settings: dict[str, object] = {
             "routing.force": "celery",
             "dbt.executable": self.dbt,
             "dbt.project_dir": str(self.project),
             "dbt.target_base": str(self.root / "targets"),
+            "dbt.server_idle_seconds": 600 if server else 0,
         }
         if not slices:
             settings["dbt.slices"] = ""
@@ -101,6 +105,49 @@ def shop(tmp_path_factory) -> Shop:
     shop.dbt_setup("parse")  # the image build: parse state and manifest
     assert "wrote 24 slices" in shop.write_slices(shop.project / "target" / "manifest.json")
     return shop
+
+
+IN_SERVER = "dagfactory: dbt ran in a child of the worker's dbt server"
+
+
+def _wait_for(check, seconds: float = 120) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _sockets() -> list[Path]:
+    return sorted(Path(os.environ["XDG_RUNTIME_DIR"]).glob("dagfactory-dbt-*/*.sock"))
+
+
+@pytest.fixture()
+def fake_dbt(tmp_path: Path) -> Path:
+    """A "dbt" that says what it got and exits 3, or, with FAKE_DBT_PID set, writes its pid
+    there and sleeps: run.py hands it every task whose selector has no slice."""
+    script = tmp_path / "fake-dbt"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ -n "$FAKE_DBT_PID" ]; then echo $$ > "$FAKE_DBT_PID"; exec sleep 120; fi\n'
+        'echo "fake dbt got: $*"; exit 3\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def _server_up(shop: Shop, fake: Path, idle: int = 600) -> list[str]:
+    """A running server for the shop's slices (started by a first task), and the argv of a
+    task that its children hand to ``fake`` (no slice has the selector ``no_such_node``)."""
+    stop_dbt_servers()
+    assert _wait_for(lambda: not _sockets(), 10)
+    argv = [str(shop.project / "target" / "dagfactory_slices" / "run.py"), f"--server={idle}"]
+    argv += [str(fake), "build", "--select", "no_such_node"]
+    first = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
+    assert first.returncode == 3 and IN_SERVER not in first.stderr, first.stderr
+    assert _wait_for(lambda: bool(_sockets())), "no dbt server started"
+    return argv
 
 
 def test_every_task_of_the_sample_project_runs_on_its_slice(shop: Shop) -> None:
@@ -147,9 +194,14 @@ def test_a_file_changed_after_the_slices_were_made_sends_the_task_to_plain_dbt(
     assert ON_SLICE not in out
 
 
-def test_a_failing_test_on_a_slice_fails_the_task_with_dbt_exit_code_1(shop: Shop) -> None:
+@pytest.mark.parametrize("server", [False, True], ids=["own_process", "forked_from_server"])
+def test_a_failing_test_on_a_slice_fails_the_task_with_dbt_exit_code_1(
+    shop: Shop, fake_dbt: Path, server: bool
+) -> None:
     import duckdb
 
+    if server:
+        _server_up(shop, fake_dbt)
     # Same database file (its path is in the profile the slices were made with), one order
     # fewer: the relationships test from fct_revenue to fct_orders must fail.
     database = shop.root / "shop.duckdb"
@@ -162,10 +214,10 @@ def test_a_failing_test_on_a_slice_fails_the_task_with_dbt_exit_code_1(shop: Sho
                 " where order_id = (select min(order_id) from main.fct_revenue)"
             )
         task = "relationships_fct_revenue_order_id__order_id__ref_fct_orders"
-        code, out = shop.run(task, shop.commands(slices=True)[task])
+        code, out = shop.run(task, shop.commands(slices=True, server=server)[task])
     finally:
         shutil.move(saved, database)
-    assert ON_SLICE in out, out[-3000:]
+    assert ON_SLICE in out and (IN_SERVER in out) == server, out[-3000:]
     assert code == 1 and "FAIL 1" in out, out[-3000:]
 
 
@@ -204,3 +256,70 @@ def test_slices_from_the_manifest_dbt_run_writes_run_ephemeral_parents(shop: Sho
     shop.write_slices(compiled / "manifest.json", folder)
     code, out = shop.run("fct_orders", shop.commands(slices=str(folder))["fct_orders"])
     assert code == 0 and ON_SLICE in out, out[-3000:]
+
+
+# --- the worker's dbt server (run.py --server) -------------------------------------------
+
+
+def test_once_the_workers_dbt_server_listens_a_task_forks_from_it(
+    shop: Shop, fake_dbt: Path
+) -> None:
+    _server_up(shop, fake_dbt)
+    command = shop.commands(slices=True, server=True)["fct_orders"]
+    code, forked = shop.run("fct_orders", command)
+    assert code == 0 and ON_SLICE in forked and IN_SERVER in forked, forked[-3000:]
+    code, plain = shop.run("fct_orders", shop.commands(slices=False)["fct_orders"])
+    assert code == 0, plain[-3000:]
+    assert sorted(_START.findall(forked)) == sorted(_START.findall(plain))
+
+
+def test_the_task_gets_the_output_and_exit_code_of_its_child_in_the_server(
+    shop: Shop, fake_dbt: Path
+) -> None:
+    argv = _server_up(shop, fake_dbt)
+    done = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
+    assert done.returncode == 3
+    assert "fake dbt got: build --select no_such_node" in done.stdout
+    assert "running plain dbt: no slice for this selector" in done.stderr
+    assert IN_SERVER in done.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_task_stopped_by_a_signal_stops_its_child_in_the_server(
+    shop: Shop, fake_dbt: Path, tmp_path: Path, signum: int
+) -> None:
+    # SIGTERM (Airflow's kill, a timeout) is forwarded; SIGKILL leaves the server to notice
+    # that the task is gone.
+    argv = _server_up(shop, fake_dbt)
+    pid_file = tmp_path / "dbt.pid"
+    env = {**shop.env, "FAKE_DBT_PID": str(pid_file)}
+    task = subprocess.Popen(argv, env=env, cwd=shop.root, stdout=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 60)
+        child = int(pid_file.read_text())
+        task.send_signal(signum)
+        assert task.wait(timeout=30) == -signum  # it dies of the signal, as dbt would
+        assert _wait_for(lambda: not process_alive(child), 10), "dbt outlived its task"
+    finally:
+        task.kill()
+
+
+def test_the_server_leaves_when_the_slices_are_rewritten(shop: Shop, fake_dbt: Path) -> None:
+    argv = _server_up(shop, fake_dbt)
+    (pid_file,) = _sockets()[0].parent.glob("*.pid")
+    server = int(pid_file.read_text())
+    base = shop.project / "target" / "dagfactory_slices" / "base.json"
+    base.write_bytes(base.read_bytes())  # a new image's slices: same path, another file
+    done = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
+    assert done.returncode == 3 and IN_SERVER not in done.stderr  # this task ran on its own
+    assert _wait_for(lambda: not process_alive(server), 30), "the server kept the old slices"
+    # ... and started a server for the next tasks, on the new slices
+    assert _wait_for(lambda: pid_file.is_file() and int(pid_file.read_text()) != server)
+    assert _wait_for(lambda: bool(_sockets()))
+    done = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
+    assert done.returncode == 3 and IN_SERVER in done.stderr
+
+
+def test_an_idle_server_leaves(shop: Shop, fake_dbt: Path) -> None:
+    _server_up(shop, fake_dbt, idle=1)
+    assert _wait_for(lambda: not _sockets(), 30), "the idle server stayed"
