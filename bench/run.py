@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from peak import run_measured  # noqa: E402
 from references import write_cosmos, write_handwritten, write_schedule_none_twin  # noqa: E402
 from report import write_markdown  # noqa: E402
 
@@ -250,20 +251,12 @@ def setup_cosmos(work: Path) -> dict[str, Any]:
 def measure(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict[str, float]:
     """Run ``argv`` to completion; wall seconds, CPU seconds and peak RSS of that process."""
     with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
+        cost = run_measured(argv, env, cwd, stdout=subprocess.DEVNULL, stderr=err)
+        if cost.returncode:
             err.seek(0)
             tail = err.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}):\n{tail}")
-    return {
-        "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "rss_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
-    }
+            raise RuntimeError(f"{argv[:3]} failed ({cost.returncode}):\n{tail}")
+    return {"wall": cost.wall_s, "cpu": cost.cpu_s, "rss_mb": cost.max_rss_mb}
 
 
 @dataclass(frozen=True)
