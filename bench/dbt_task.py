@@ -49,12 +49,22 @@ s ``generated_         what tasks run now that the image has dbt slices (``dagfa
                        that does not say ``dagfactory: dbt runs on the slice`` (a
                        silent fallback to plain dbt), or that starts other nodes than
                        a, stops the benchmark
+w ``generated_         what tasks run by default: s behind the worker's dbt server
+  slices_server``      (``run.py --server=600``), started before the rounds by one
+                       unmeasured task. The task's process asks the server, which
+                       forks a child (dbt already imported) to run s. CPU: the task's
+                       process + the child; memory: the task's peak RSS + the child's
+                       own memory (pages not shared with the server, from
+                       /proc/<child>/smaps_rollup at its exit): what the task adds to a
+                       worker where the server runs. The child's RSS (shared pages
+                       too) and the server's are reported beside it
 ====================  ===========================================================
 
 Every run but i finds dbt's bytecode in a warm ``PYTHONPYCACHEPREFIX`` cache (this
 machine sets ``PYTHONDONTWRITEBYTECODE=1`` and its virtualenv has no .pyc files).
 CPU is user+sys of the dbt process and its reaped children (``os.wait4``), peak RSS is
-the child's ``ru_maxrss``. Every run gets its own ``--log-path``; its dbt.log tells
+its ``ru_maxrss``, both as a small launcher sees them (``bench/peak.py``: a child of this
+benchmark would report the benchmark's own peak). Every run gets its own ``--log-path``; its dbt.log tells
 whether dbt skipped parsing, partially re-parsed or fully parsed. The partial parse file
 in the project's target/ is restored before each run, and the runs that read it
 through ``DBT_PARTIAL_PARSE_FILE_PATH`` are checked not to change it.
@@ -70,6 +80,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -84,6 +95,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sample_manifests"))
 
 import synth_project  # noqa: E402
+from peak import run_measured  # noqa: E402
 
 PP_FILE = "partial_parse.msgpack"
 PROJECT = "synth"
@@ -102,13 +114,21 @@ VARIANTS: dict[str, str] = {
     "l": "no_pp_file_diff",
     "m": "import_floor",
     "s": "generated_slices",
+    "w": "generated_slices_server",
 }
-SHARED_STATE = ("d", "f", "g", "i", "k", "l", "s")  # read the shared parse state read-only
-FRESH_TARGET = ("d", "e", "f", "g", "i", "k", "l", "s")
+SHARED_STATE = ("d", "f", "g", "i", "k", "l", "s", "w")  # read the shared parse state read-only
+FRESH_TARGET = ("d", "e", "f", "g", "i", "k", "l", "s", "w")
 # the generated command and its variations
-CACHE_SELECTED_ONLY = ("d", "e", "f", "g", "i", "l", "s")
+CACHE_SELECTED_ONLY = ("d", "e", "f", "g", "i", "l", "s", "w")
 SLICES_DIR = "dagfactory_slices"  # in the project's target/, as ``dagfactory dbt-slices``
 ON_SLICE = "dagfactory: dbt runs on the slice"  # what run.py says when dbt runs on the slice
+ON_SLICE_RUNS = ("s", "w")
+SERVER_IDLE = 600  # run.py --server=<idle seconds>, as dagfactory generates by default
+# what run.py says after a task that ran in a child of the worker's dbt server
+_IN_SERVER = re.compile(
+    r"dbt ran in a child of the worker's dbt server \(pid \d+\): ([\d.]+) s CPU, "
+    r"peak ([\d.]+) MB resident, ([\d.]+) MB of it its own"
+)
 IMPORTS = "import dbt.cli.main, dbt.adapters.duckdb"
 # Inherited variables dropped from every dbt run (with every DBT_* one): they would
 # change where dbt reads and writes, how it parses, or whether bytecode is cached.
@@ -160,17 +180,9 @@ def run_dbt(argv: Sequence[str], env: dict[str, str], log_dir: Path, cwd: Path) 
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path = log_dir / "stdout.txt"
     with out_path.open("wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [*argv, "--log-path", str(log_dir)],
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        cost = run_measured(
+            [*argv, "--log-path", str(log_dir)], env, cwd, stdout=out, stderr=subprocess.STDOUT
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     stdout = out_path.read_text(errors="replace")
     log_file = log_dir / "dbt.log"  # missing when dbt fails before it starts logging
     text = _ANSI.sub("", log_file.read_text(errors="replace") if log_file.exists() else "")
@@ -184,10 +196,10 @@ def run_dbt(argv: Sequence[str], env: dict[str, str], log_dir: Path, cwd: Path) 
     else:
         parse = "unknown"
     return Measured(
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        wall_s=wall,
-        max_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
-        returncode=proc.returncode,
+        cpu_s=cost.cpu_s,
+        wall_s=cost.wall_s,
+        max_rss_mb=cost.max_rss_mb,
+        returncode=cost.returncode,
         parse=parse,
         reasons=reasons,
         changes=re.findall(r"Partial parsing enabled: (.+)", text),
@@ -254,9 +266,11 @@ def choose_node(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def variant_argv(key: str, dbt: str, project: Path, node_fqn: str, target: Path) -> list[str]:
     """The dbt command line of a variant (``target`` is used by fresh-target variants)."""
-    if key == "s":  # d's dbt arguments behind the slices' run.py, as dagfactory generates
+    if key in ON_SLICE_RUNS:  # d's dbt arguments behind the slices' run.py
+        server = [f"--server={SERVER_IDLE}"] if key == "w" else []
         return [
             str(project / "target" / SLICES_DIR / "run.py"),
+            *server,
             *variant_argv("d", dbt, project, node_fqn, target),
         ]
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
@@ -316,6 +330,9 @@ def bench_size(
     shutil.rmtree(folder, ignore_errors=True)
     plan = synth_project.generate(size, project, project=PROJECT, shape=shape)
     env = dbt_env(folder / "synth.duckdb", folder.parent / "pycache")
+    runtime = folder / "runtime"  # where variant w's server puts its socket
+    runtime.mkdir(mode=0o700, parents=True)
+    env["XDG_RUNTIME_DIR"] = str(runtime)
     dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
     setup: dict[str, Any] = {"generate_s": round(time.perf_counter() - t0, 2)}
     setup["parse"] = setup_step("parse", [dbt, "parse", *dirs], env, folder)
@@ -340,6 +357,12 @@ def bench_size(
     runs: dict[str, list[Measured]] = {k: [] for k in VARIANTS}
     msgpack_written: dict[str, list[bool]] = {k: [] for k in VARIANTS}
     changed_shared_by: set[str] = set()
+    server_runs: list[dict[str, float]] = []
+    server = start_dbt_server(
+        variant_argv("w", dbt, project, node["fqn"], folder / "server-target"),
+        variant_env("w", env, shared, folder / "no-pycache"),
+        folder,
+    )
     for r in range(repeats):
         for key in VARIANTS:
             if sha256(shared) != original:
@@ -351,10 +374,12 @@ def bench_size(
             m = run_dbt(argv, run_env, run_dir / "logs", cwd=folder)
             if m.returncode:
                 raise RuntimeError(f"variant {key} failed ({m.returncode}):\n{m.stdout[-3000:]}")
-            if key == "s":
+            if key in ON_SLICE_RUNS:
                 check_slice_run(m, runs["a"][-1].started, argv)
                 if m.parse == "unknown":  # dbt got its manifest from run.py: no parse
                     m.parse = "slice"
+            if key == "w":
+                server_runs.append(add_child_in_server(m, argv))
             now = sha256(shared)
             if now != original:
                 changed_shared_by.add(key)
@@ -367,6 +392,7 @@ def bench_size(
                 f"rss {m.max_rss_mb:5.0f}MB parse={m.parse}"
             )
     final_identical = sha256(shared) == original
+    server.update(stop_dbt_server(server["pid"]))
 
     variants: dict[str, Any] = {}
     for key, name in VARIANTS.items():
@@ -387,6 +413,11 @@ def bench_size(
             "wrote_partial_parse_file": any(msgpack_written[key]),
             "started": ms[0].started,
         }
+    variants["w"].update(
+        {k: round(statistics.median(run[k] for run in server_runs), 3) for k in server_runs[0]},
+        memory="task's peak RSS + the child's own memory (pages not shared with the server)",
+        server=server,
+    )
     return {
         "models": size,
         "plan": plan.counts(),
@@ -404,6 +435,7 @@ def bench_size(
         "same_nodes_run_a_vs_c": variants["a"]["started"] == variants["c"]["started"],
         # checked on every run of s against the a of its round (a mismatch stops the bench)
         "same_nodes_run_a_vs_s": variants["a"]["started"] == variants["s"]["started"],
+        "same_nodes_run_a_vs_w": variants["a"]["started"] == variants["w"]["started"],
         "elapsed_s": round(time.perf_counter() - t0, 1),
         "loadavg_1m_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
     }
@@ -446,17 +478,78 @@ def write_slices(project: Path, dbt: str, env: dict[str, str]) -> dict[str, Any]
 
 
 def check_slice_run(m: Measured, naive_started: list[str], argv: list[str]) -> None:
-    """A variant s run counts only if dbt ran on the slice and ran what naive dbt ran."""
+    """A run of s or w counts only if dbt ran on the slice and ran what naive dbt ran."""
     if ON_SLICE not in m.stdout:
         raise RuntimeError(
-            f"variant s did not run on the slice (no {ON_SLICE!r}):\n{m.stdout[-3000:]}\n"
-            f"command: {' '.join(argv)}"
+            f"a slices variant did not run on the slice (no {ON_SLICE!r}):\n"
+            f"{m.stdout[-3000:]}\ncommand: {' '.join(argv)}"
         )
     if m.started != naive_started:
         raise RuntimeError(
-            f"variant s started other nodes than variant a: {m.started} != {naive_started}\n"
+            f"a slices variant started other nodes than variant a: {m.started} != "
+            f"{naive_started}\ncommand: {' '.join(argv)}"
+        )
+
+
+def _process_cost(pid: int) -> dict[str, float]:
+    """CPU seconds so far, resident and proportional memory of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    memory = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("Rss", "Pss") and value.strip():
+            memory[name.lower() + "_mb"] = round(int(value.split()[0]) / 1024, 1)
+    return {"cpu_s": round((int(fields[11]) + int(fields[12])) / ticks, 2), **memory}
+
+
+def start_dbt_server(argv: list[str], env: dict[str, str], folder: Path) -> dict[str, Any]:
+    """Variant w's server, started as on a worker: by a first task (not measured), which
+    runs on its own while the server imports dbt. Its pid and cost once it listens."""
+    m = run_dbt(argv, env, folder / "setup" / "server", cwd=folder)
+    if m.returncode:
+        raise RuntimeError(f"the task that starts the dbt server failed:\n{m.stdout[-3000:]}")
+    runtime = Path(env["XDG_RUNTIME_DIR"])
+    deadline = time.monotonic() + 300
+    while not list(runtime.glob("dagfactory-dbt-*/*.sock")):
+        if time.monotonic() > deadline:
+            logs = "".join(p.read_text() for p in runtime.glob("dagfactory-dbt-*/*.log"))
+            raise RuntimeError(f"no dbt server listens after 300 s:\n{logs[-3000:]}")
+        time.sleep(0.2)
+    (pid_file,) = runtime.glob("dagfactory-dbt-*/*.pid")
+    pid = int(pid_file.read_text())
+    ready = _process_cost(pid)
+    log(f"  dbt server {pid} listens: {ready}")
+    return {"pid": pid, "when_ready": ready}
+
+
+def stop_dbt_server(pid: int) -> dict[str, Any]:
+    """The server's cost after the rounds, then SIGTERM (it leaves when its children are)."""
+    last = _process_cost(pid)
+    os.kill(pid, signal.SIGTERM)
+    return {"after_rounds": last}
+
+
+def add_child_in_server(m: Measured, argv: list[str]) -> dict[str, float]:
+    """Count the server's child in a run of w (the run measured the task's process only):
+    CPU adds up; memory is the task's peak RSS + the child's own pages."""
+    found = _IN_SERVER.search(m.stdout)
+    if found is None:
+        raise RuntimeError(
+            f"variant w did not run in the dbt server:\n{m.stdout[-3000:]}\n"
             f"command: {' '.join(argv)}"
         )
+    child_cpu, child_rss, child_own = (float(x) for x in found.groups())
+    parts = {
+        "task_process_cpu_s": m.cpu_s,
+        "task_process_rss_mb": m.max_rss_mb,
+        "child_cpu_s": child_cpu,
+        "child_rss_mb": child_rss,
+        "child_own_mb": child_own,
+    }
+    m.cpu_s += child_cpu
+    m.max_rss_mb += child_own
+    return parts
 
 
 def _env_note(key: str) -> dict[str, str]:
@@ -512,47 +605,58 @@ ISSUE_11 = {"naive_over_slices_cpu": 3.0, "naive_over_slices_rss": 2.5, "slices_
 
 
 def derive_slices(size: int, v: dict[str, Any]) -> dict[str, Any]:
-    """Variant s against naive (a), generated without slices (d) and the dbt ls floor (j).
+    """Both commands on slices against naive (a): in the task's own process (s, keys
+    ``*_slices_*``) and forked from the worker's dbt server (w, the default, ``*_server_*``).
+    """
+    out: dict[str, Any] = {}
+    for key, label in (("s", "slices"), ("w", "server")):
+        if key in v:
+            out.update(derive_on_slices(size, v, key, label))
+    return out
+
+
+def derive_on_slices(size: int, v: dict[str, Any], key: str, label: str) -> dict[str, Any]:
+    """Variant ``key`` against naive (a), generated without slices (d) and the dbt ls
+    floor (j), with issue #11's verdict at 2,000 models (``issue_11_<label>``).
 
     The ratios are kept unrounded as well (``*_exact``) so a verdict is never decided by
-    rounding; ``issue_11`` is None below 2,000 models, where the line says nothing.
+    rounding; the verdict is None below 2,000 models, where the line says nothing.
     """
-    if "s" not in v:
-        return {}
-    sl = v["s"]
+    sl = v[key]
 
-    def q(key: str, field: str, num: dict[str, Any], den: dict[str, Any]) -> dict[str, float]:
+    def q(name: str, field: str, num: dict[str, Any], den: dict[str, Any]) -> dict[str, float]:
         exact = num[field] / den[field] if den[field] else float("nan")
-        return {key: round(exact, 2), f"{key}_exact": round(exact, 4)}
+        return {name: round(exact, 2), f"{name}_exact": round(exact, 4)}
 
     out: dict[str, Any] = {
-        **q("naive_over_slices_cpu", "cpu_s", v["a"], sl),
-        **q("naive_over_slices_rss", "max_rss_mb", v["a"], sl),
-        **q("generated_over_slices_cpu", "cpu_s", v["d"], sl),
-        **q("generated_over_slices_rss", "max_rss_mb", v["d"], sl),
-        **q("slices_over_ls_no_write_json_cpu", "cpu_s", sl, v["j"]),
-        **q("slices_over_ls_no_write_json_rss", "max_rss_mb", sl, v["j"]),
-        **q("slices_over_ls_cpu", "cpu_s", sl, v["h"]),  # plain dbt ls (writes manifest.json)
-        "daily_worker_cpu_hours_slices": round(size * sl["cpu_s"] / 3600, 2),
+        **q(f"naive_over_{label}_cpu", "cpu_s", v["a"], sl),
+        **q(f"naive_over_{label}_rss", "max_rss_mb", v["a"], sl),
+        **q(f"generated_over_{label}_cpu", "cpu_s", v["d"], sl),
+        **q(f"generated_over_{label}_rss", "max_rss_mb", v["d"], sl),
+        **q(f"{label}_over_ls_no_write_json_cpu", "cpu_s", sl, v["j"]),
+        **q(f"{label}_over_ls_no_write_json_rss", "max_rss_mb", sl, v["j"]),
+        **q(f"{label}_over_ls_cpu", "cpu_s", sl, v["h"]),  # plain dbt ls (writes manifest.json)
+        f"daily_worker_cpu_hours_{label}": round(size * sl["cpu_s"] / 3600, 2),
     }
+    verdict: dict[str, Any] | None = None
     if size == ISSUE_11_MODELS:
         checks = {
-            "naive_over_slices_cpu": out["naive_over_slices_cpu_exact"]
+            "naive_over_slices_cpu": out[f"naive_over_{label}_cpu_exact"]
             >= ISSUE_11["naive_over_slices_cpu"],
-            "naive_over_slices_rss": out["naive_over_slices_rss_exact"]
+            "naive_over_slices_rss": out[f"naive_over_{label}_rss_exact"]
             >= ISSUE_11["naive_over_slices_rss"],
-            "slices_over_ls": out["slices_over_ls_no_write_json_cpu_exact"]
+            "slices_over_ls": out[f"{label}_over_ls_no_write_json_cpu_exact"]
             <= ISSUE_11["slices_over_ls"],
         }
-        out["issue_11"] = {
+        verdict = {
+            "variant": key,
             "thresholds": dict(ISSUE_11),
             "checks": checks,
             "pass": all(checks.values()),
             # CPU is what "within 1.3x of dbt ls" compares (ls: --no-write-json, the floor)
             "slices_over_ls_compares": "cpu_s, variant j (dbt ls --no-write-json)",
         }
-    else:
-        out["issue_11"] = None
+    out[f"issue_11_{label}"] = verdict
     return out
 
 

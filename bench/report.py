@@ -507,62 +507,101 @@ Open, measured:
 """
 
 
+#: the two commands on slices: in the task's own process, and forked from the worker's
+#: dbt server (what tasks run by default)
+_ON_SLICES = (
+    ("s", "slices", "on slices, own process"),
+    ("w", "server", "on slices, forked from the worker's dbt server (the default)"),
+)
+
+
 def _issue_11_verdicts(sizes: dict[str, Any]) -> list[str]:
-    """Issue #11's Done-means line per project shape, from the unrounded ratios."""
+    """Issue #11's Done-means line per project shape and command on slices, from the
+    unrounded ratios."""
     out = []
     for size, entry in sizes.items():
         d = entry["derived"]
-        verdict = d.get("issue_11")
-        if not verdict:
-            continue
-        shape = size.split("-", 1)[1] if "-" in size else "layered"
-        t, ok = verdict["thresholds"], verdict["checks"]
-
-        def part(name: str, value: float, op: str, limit: float, holds: bool) -> str:
-            return f"{name} {value:.4f}x {op} {limit} ({'holds' if holds else 'fails'})"
-
-        out.append(
-            f"- **Issue #11 at {entry['models']:,} models, {shape}: "
-            f"{'PASS' if verdict['pass'] else 'FAIL'}**: "
-            + "; ".join(
-                [
-                    part(
-                        "naive / slices CPU",
-                        d["naive_over_slices_cpu_exact"],
-                        ">=",
-                        t["naive_over_slices_cpu"],
-                        ok["naive_over_slices_cpu"],
-                    ),
-                    part(
-                        "naive / slices peak RSS",
-                        d["naive_over_slices_rss_exact"],
-                        ">=",
-                        t["naive_over_slices_rss"],
-                        ok["naive_over_slices_rss"],
-                    ),
-                    part(
-                        "slices / `dbt ls --no-write-json` CPU",
-                        d["slices_over_ls_no_write_json_cpu_exact"],
-                        "<=",
-                        t["slices_over_ls"],
-                        ok["slices_over_ls"],
-                    ),
-                ]
-            )
-            + f" (s {entry['variants']['s']['cpu_s']:.2f} s / "
-            f"{entry['variants']['s']['max_rss_mb']:.0f} MB, a {entry['variants']['a']['cpu_s']:.2f}"
-            f" s / {entry['variants']['a']['max_rss_mb']:.0f} MB, j "
-            f"{entry['variants']['j']['cpu_s']:.2f} s)"
-        )
+        for key, label, what in _ON_SLICES:
+            verdict = d.get(f"issue_11_{label}")
+            if not verdict:
+                continue
+            out.append(_verdict_line(entry, size, key, label, what, verdict))
     if out:
         out = [
             "Issue #11's Done-means line (naive `dbt build --select` against the generated",
-            "command on slices, same run, medians; ratios unrounded):",
+            "command on slices, same run, medians; ratios unrounded). Memory of w is what the",
+            "task adds to the worker: its process's peak RSS + its child's own pages:",
             "",
             *out,
             "",
         ]
     return out
+
+
+def _verdict_line(
+    entry: dict[str, Any], size: str, key: str, label: str, what: str, verdict: dict[str, Any]
+) -> str:
+    d, v = entry["derived"], entry["variants"]
+    shape = size.split("-", 1)[1] if "-" in size else "layered"
+    t, ok = verdict["thresholds"], verdict["checks"]
+
+    def part(name: str, value: float, op: str, limit: float, holds: bool) -> str:
+        return f"{name} {value:.4f}x {op} {limit} ({'holds' if holds else 'fails'})"
+
+    parts = [
+        part(
+            f"naive / {key} CPU",
+            d[f"naive_over_{label}_cpu_exact"],
+            ">=",
+            t["naive_over_slices_cpu"],
+            ok["naive_over_slices_cpu"],
+        ),
+        part(
+            f"naive / {key} memory",
+            d[f"naive_over_{label}_rss_exact"],
+            ">=",
+            t["naive_over_slices_rss"],
+            ok["naive_over_slices_rss"],
+        ),
+        part(
+            f"{key} / `dbt ls --no-write-json` CPU",
+            d[f"{label}_over_ls_no_write_json_cpu_exact"],
+            "<=",
+            t["slices_over_ls"],
+            ok["slices_over_ls"],
+        ),
+    ]
+    return (
+        f"- **Issue #11 at {entry['models']:,} models, {shape}, {what}: "
+        f"{'PASS' if verdict['pass'] else 'FAIL'}**: "
+        + "; ".join(parts)
+        + f" ({key} {v[key]['cpu_s']:.2f} s / {v[key]['max_rss_mb']:.0f} MB, a "
+        f"{v['a']['cpu_s']:.2f} s / {v['a']['max_rss_mb']:.0f} MB, j {v['j']['cpu_s']:.2f} s)"
+    )
+
+
+def _server_paragraph(entry: dict[str, Any]) -> list[str]:
+    """What variant w's number is made of: the task's process, the child, the server."""
+    d, w = entry["derived"], entry["variants"].get("w")
+    if not w or "child_own_mb" not in w:
+        return []
+    server = w.get("server", {})
+    ready, after = server.get("when_ready", {}), server.get("after_rounds", {})
+    return [
+        f"Forked from the worker's dbt server (w): naive / w **{d['naive_over_server_cpu']}x "
+        f"CPU, {d['naive_over_server_rss']}x memory**; w / `dbt ls --no-write-json` "
+        f"{d['server_over_ls_no_write_json_cpu']}x CPU. Of w's {w['cpu_s']:.2f} s, the task's "
+        f"own process (`run.py` asking the server) took {w['task_process_cpu_s']:.2f} s and the "
+        f"child {w['child_cpu_s']:.2f} s; of its {w['max_rss_mb']:.0f} MB, the task's process "
+        f"peaked at {w['task_process_rss_mb']:.0f} MB and the child held {w['child_own_mb']:.0f} "
+        f"MB of its own (its RSS, pages shared with the server included, peaked at "
+        f"{w['child_rss_mb']:.0f} MB). The server, once per worker: "
+        f"{ready.get('cpu_s', '?')} s CPU to start (import and warm-up), "
+        f"{after.get('rss_mb', '?')} MB RSS ({after.get('pss_mb', '?')} MB PSS) after the "
+        f"rounds. Every model once a day through the server: "
+        f"{d['daily_worker_cpu_hours_server']} worker CPU hours.",
+        "",
+    ]
 
 
 def _dbt_task_section(path: Path) -> list[str]:
@@ -580,10 +619,14 @@ def _dbt_task_section(path: Path) -> list[str]:
         f"`bench/dbt_task.py` ({data['dbt_version']}, dbt-duckdb), on the runnable project of",
         "`sample_manifests/synth_project.py` (layered, groups, one- and two-parent tests). One",
         "mid-graph model with its two tests; medians of alternating rounds; CPU of the whole dbt",
-        "process (`os.wait4`). *parse* is what dbt's log says it did. *s generated_slices* is",
-        "the generated command with `dagfactory dbt-slices` written after the set-up parse:",
-        "`<slices>/run.py dbt build ...` + d's flags; every s run is checked to have said",
-        "`dagfactory: dbt runs on the slice` and to have started the same nodes as a.",
+        "process and its peak RSS, as a small launcher's `os.wait4` sees them (`bench/peak.py`).",
+        "*parse* is what dbt's log says it did. *s generated_slices* is the generated command",
+        "with `dagfactory dbt-slices` written after the set-up parse, in the task's own process:",
+        "`<slices>/run.py dbt build ...` + d's flags. *w generated_slices_server* is what tasks",
+        "run by default: the same behind `run.py --server=600`, forked from the worker's dbt",
+        "server (started before the rounds); its CPU is the task's process + the child, its",
+        "memory the task's peak RSS + the child's own pages. Every s and w run is checked to",
+        "have said `dagfactory: dbt runs on the slice` and to have started the same nodes as a.",
         "Made by `bench/dbt_task.py --sizes 500,2000 --out bench/dbt_task.json` (`make bench`)",
         "and `bench/dbt_task.py --sizes 2000 --shapes deep --out bench/dbt_task_deep.json`.",
         "",
@@ -636,6 +679,7 @@ def _dbt_task_section(path: Path) -> list[str]:
                 "plain dbt.",
                 "",
             ]
+        out += _server_paragraph(entry)
     state = [e["shared_state"]["identical_after_all_runs"] for e in data["sizes"].values()]
     out.append(f"Shared `partial_parse.msgpack` byte-identical after every run: {all(state)}.")
     out.append("")
