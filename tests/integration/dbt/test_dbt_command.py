@@ -189,7 +189,7 @@ def test_the_generated_command_starts_run_py_only_where_the_slices_are(tmp_path,
     done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     words = done.stdout.split()
-    expected = ["RUNPY", str(dbt)] if with_slices else ["DBT"]
+    expected = ["RUNPY", "--server=600", str(dbt)] if with_slices else ["DBT"]
     assert words[: len(expected)] == expected
     assert words[len(expected) : len(expected) + 3] == [
         "build",
