@@ -22,10 +22,12 @@ node's database and schema with them. Exit codes are dbt's: 0 success,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -211,22 +213,43 @@ def server_address(folder: Path) -> Path | None:
     return root / f"{key}.sock"
 
 
-def encode_request(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
-    body = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a task's process sends the server: what its child must become."""
+
+    argv: list[str]  # run.py's arguments: the dbt executable and dbt's arguments
+    cwd: str
+    env: dict[str, str]
+    umask: int = 0o022
+
+    @classmethod
+    def of_this_process(cls, argv: list[str]) -> TaskRequest:
+        umask = os.umask(0)
+        os.umask(umask)
+        return cls(argv, os.getcwd(), dict(os.environ), umask)
+
+
+def encode_request(request: TaskRequest) -> bytes:
+    body = json.dumps(dataclasses.asdict(request)).encode()
     return len(body).to_bytes(8, "big") + body
 
 
-def decode_request(data: bytes) -> tuple[list[str], str, dict[str, str]] | None:
+def decode_request(data: bytes) -> TaskRequest | None:
     """The request of a whole message (None while it is incomplete)."""
     if len(data) < 8 or len(data) < 8 + int.from_bytes(data[:8], "big"):
         return None
-    request = json.loads(data[8 : 8 + int.from_bytes(data[:8], "big")])
-    argv, cwd, env = request["argv"], request["cwd"], request["env"]
+    fields = json.loads(data[8 : 8 + int.from_bytes(data[:8], "big")])
+    try:
+        argv, cwd, env, umask = (fields[k] for k in ("argv", "cwd", "env", "umask"))
+    except (KeyError, TypeError):
+        raise ValueError("a request holds argv, cwd, env and umask") from None
     if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
         raise ValueError("argv must be a list of strings")
     if not isinstance(cwd, str) or not isinstance(env, dict):
         raise ValueError("cwd must be a string and env an object")
-    return argv, cwd, {str(k): str(v) for k, v in env.items()}
+    if not isinstance(umask, int) or not 0 <= umask <= 0o777:
+        raise ValueError("umask must be a file mode")
+    return TaskRequest(argv, cwd, {str(k): str(v) for k, v in env.items()}, umask)
 
 
 def exit_code(status: int) -> int:
@@ -256,7 +279,7 @@ def ask_server(address: Path, argv: list[str], idle: float) -> int | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(str(address))
-        request = encode_request(argv, os.getcwd(), dict(os.environ))
+        request = encode_request(TaskRequest.of_this_process(argv))
         socket.send_fds(conn, [request], _stdio_fds())
         replies = conn.makefile("rb")
         first = replies.readline()
@@ -513,7 +536,6 @@ def _start_task(
         conn.close()
         return None
     conn.settimeout(None)
-    argv, cwd, env = request
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the task's process
@@ -524,7 +546,7 @@ def _start_task(
             lock.close()
             for other in tasks.values():
                 other.close()
-            code = _child(conn, fds, argv, cwd, env, base)
+            code = _child(conn, fds, request, base)
         finally:
             os._exit(code)
     for fd in fds:
@@ -535,10 +557,8 @@ def _start_task(
     return pid
 
 
-def _child(
-    conn: Any, fds: list[int], argv: list[str], cwd: str, env: dict[str, str], base: Any
-) -> int:
-    """Become the task's process (its stdio, folder and environment), then run_here."""
+def _child(conn: Any, fds: list[int], request: TaskRequest, base: Any) -> int:
+    """Become the task's process (its stdio, folder, environment, umask), then run_here."""
     import io
     import signal
     import time
@@ -550,7 +570,7 @@ def _child(
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-    sys.argv = [sys.argv[0], *argv]  # as run.py's own: dbt reads its command line there
+    sys.argv = [sys.argv[0], *request.argv]  # as run.py's own: dbt reads its command line there
     for target, fd in zip(_STDIO, fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -560,12 +580,13 @@ def _child(
         io.FileIO(2, "w", closefd=False), errors="backslashreplace", write_through=True
     )
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(request.env)
+    os.umask(request.umask)
     time.tzset()
     code = 2
     try:
-        os.chdir(cwd)
-        code = run_here(argv[0], argv[1:], base)
+        os.chdir(request.cwd)
+        code = run_here(request.argv[0], request.argv[1:], base)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:

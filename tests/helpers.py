@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,21 @@ def stop_dbt_servers(wait: float = 10) -> list[int]:
     while time.monotonic() < deadline and any(process_alive(pid) for pid in pids):
         time.sleep(0.1)
     return pids
+
+
+def dbt_server_sockets() -> list[Path]:
+    """The sockets of the dbt servers (``run.py --server``) that listen in this test run."""
+    return sorted(Path(os.environ["XDG_RUNTIME_DIR"]).glob("dagfactory-dbt-*/*.sock"))
+
+
+def wait_until(check: Callable[[], object], seconds: float = 120) -> bool:
+    """Whether ``check()`` came true within ``seconds`` (polled every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def process_alive(pid: int) -> bool:

@@ -29,13 +29,27 @@ text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
     argv=st.lists(text, min_size=1, max_size=8),
     cwd=text,
     env=st.dictionaries(text, text, max_size=8),
+    umask=st.integers(0, 0o777),
 )
-def test_a_request_reads_back_as_it_was_sent(argv, cwd, env):
-    assert runner.decode_request(runner.encode_request(argv, cwd, env)) == (argv, cwd, env)
+def test_a_request_reads_back_as_it_was_sent(argv, cwd, env, umask):
+    request = runner.TaskRequest(argv, cwd, env, umask)
+    assert runner.decode_request(runner.encode_request(request)) == request
+
+
+def test_a_task_sends_its_own_folder_environment_and_umask(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DBT_TARGET", "prod")
+    old = os.umask(0o027)
+    try:
+        request = runner.TaskRequest.of_this_process(["dbt", "build"])
+    finally:
+        os.umask(old)
+    assert request.cwd == str(tmp_path) and request.env["DBT_TARGET"] == "prod"
+    assert request.umask == 0o027 and request.argv == ["dbt", "build"]
 
 
 def test_a_request_cut_short_is_not_read_yet():
-    whole = runner.encode_request(["dbt", "build", "--select", "x"], "/", {"A": "1"})
+    whole = runner.encode_request(runner.TaskRequest(["dbt", "build", "--select", "x"], "/", {}))
     for end in range(len(whole)):
         assert runner.decode_request(whole[:end]) is None
 
@@ -43,10 +57,14 @@ def test_a_request_cut_short_is_not_read_yet():
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"argv": [], "cwd": "/", "env": {}}',
-        b'{"argv": ["dbt", 1], "cwd": "/", "env": {}}',
-        b'{"argv": ["dbt"], "cwd": 7, "env": {}}',
-        b'{"argv": ["dbt"], "cwd": "/", "env": []}',
+        b'{"argv": [], "cwd": "/", "env": {}, "umask": 18}',
+        b'{"argv": ["dbt", 1], "cwd": "/", "env": {}, "umask": 18}',
+        b'{"argv": ["dbt"], "cwd": 7, "env": {}, "umask": 18}',
+        b'{"argv": ["dbt"], "cwd": "/", "env": [], "umask": 18}',
+        b'{"argv": ["dbt"], "cwd": "/", "env": {}, "umask": 4096}',
+        b'{"argv": ["dbt"], "cwd": "/"}',
+        b'["dbt"]',
+        b"not json",
     ],
 )
 def test_a_request_that_is_not_a_command_is_refused(body):

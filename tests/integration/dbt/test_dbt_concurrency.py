@@ -1,7 +1,8 @@
 """Generated tasks run side by side on one worker, sharing one parse state.
 
 Four tasks of one project start at once, as a Celery worker with concurrency 4 runs them,
-once with the shared parse state only and once with the slices as well:
+with the shared parse state only, with the slices as well, and forked from the worker's dbt
+server (started by a task before them) on the slices:
 each runs the ``bash_command`` dagfactory generated for it (its own ``mktemp`` target folder,
 ``DBT_PARTIAL_PARSE_FILE_PATH`` at the project's ``target/partial_parse.msgpack`` made by one
 ``dbt parse``, the cheap flags). Each must succeed, skip parsing (no full parse), write only
@@ -25,7 +26,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import bash_commands, dbt_executable, load_synth_project
+from helpers import (
+    bash_commands,
+    dbt_executable,
+    dbt_server_sockets,
+    load_synth_project,
+    stop_dbt_servers,
+    wait_until,
+)
 
 from dagfactory import generate, load_config
 from dagfactory.dbt_slices import write_dbt_slices
@@ -62,9 +70,13 @@ def _pick(plan, count: int) -> list[str]:
     return sorted(ok, key=lambda n: (len(ancestors(n)), n))[:count]
 
 
-@pytest.mark.parametrize("slices", [False, True], ids=["parse-state", "slices"])
+@pytest.mark.parametrize(
+    ("slices", "server"),
+    [(False, False), (True, False), (True, True)],
+    ids=["parse-state", "slices", "slices-forked-from-server"],
+)
 def test_four_generated_tasks_at_once_share_the_parse_state(
-    tmp_path: Path, slices: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, slices: bool, server: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dbt = dbt_executable()
     project = tmp_path / "project"
@@ -112,15 +124,28 @@ def test_four_generated_tasks_at_once_share_the_parse_state(
             "dbt.project_dir": str(project),
             "dbt.target_base": str(tmp_path / "targets"),
             "dbt.keep_target": True,  # so the test can read each task's dbt.log
+            "dbt.server_idle_seconds": 600 if server else 0,
         },
     )
     commands = bash_commands(generate(project / "target" / "manifest.json", config).files)
+    if server:  # the worker's first task starts its dbt server; these four fork from it
+        stop_dbt_servers()
+        first = tmp_path / "first-task"
+        first.mkdir()
+        shutil.copyfile(tmp_path / DB, first / DB)
+        task_env = {**env, "AIRFLOW_CTX_DAG_ID": "synth", "AIRFLOW_CTX_TASK_ID": models[0]}
+        done = subprocess.run(
+            ["bash", "-c", commands[models[0]]], cwd=first, env=task_env, capture_output=True
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert wait_until(dbt_server_sockets), "no dbt server started"
+    for i in range(TASKS):  # before any task starts: they must all run at once
+        (tmp_path / f"task{i}").mkdir()
+        shutil.copyfile(tmp_path / DB, tmp_path / f"task{i}" / DB)
     procs: list[tuple[str, Path, subprocess.Popen]] = []
     started = time.monotonic()
     for i, name in enumerate(models):
         task = tmp_path / f"task{i}"
-        task.mkdir()
-        shutil.copyfile(tmp_path / DB, task / DB)
         task_env = {**env, "AIRFLOW_CTX_DAG_ID": "synth", "AIRFLOW_CTX_TASK_ID": name}
         out = (task / "stdout.txt").open("wb")
         command = commands[name]
@@ -147,6 +172,8 @@ def test_four_generated_tasks_at_once_share_the_parse_state(
         if slices:  # dbt got its manifest from run.py: it read no parse state, parsed nothing
             assert "dagfactory: dbt runs on the slice" in stdout, name
             assert "Partial parsing enabled" not in log, name
+            forked = "dagfactory: dbt ran in a child of the worker's dbt server" in stdout
+            assert forked == server, name
         else:
             assert "Partial parsing enabled, no changes found, skipping parsing" in log, name
         assert f"model main.{name}" in log

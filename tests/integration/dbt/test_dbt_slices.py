@@ -15,11 +15,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import bash_commands, dbt_executable, process_alive, stop_dbt_servers
+from helpers import (
+    bash_commands,
+    dbt_executable,
+    dbt_server_sockets,
+    process_alive,
+    stop_dbt_servers,
+    wait_until,
+)
 from tests_paths import SHOP
 
 from dagfactory import generate, load_config
@@ -110,19 +116,6 @@ def shop(tmp_path_factory) -> Shop:
 IN_SERVER = "dagfactory: dbt ran in a child of the worker's dbt server"
 
 
-def _wait_for(check, seconds: float = 120) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def _sockets() -> list[Path]:
-    return sorted(Path(os.environ["XDG_RUNTIME_DIR"]).glob("dagfactory-dbt-*/*.sock"))
-
-
 @pytest.fixture()
 def fake_dbt(tmp_path: Path) -> Path:
     """A "dbt" that says what it got and exits 3, or, with FAKE_DBT_PID set, writes its pid
@@ -141,12 +134,12 @@ def _server_up(shop: Shop, fake: Path, idle: int = 600) -> list[str]:
     """A running server for the shop's slices (started by a first task), and the argv of a
     task that its children hand to ``fake`` (no slice has the selector ``no_such_node``)."""
     stop_dbt_servers()
-    assert _wait_for(lambda: not _sockets(), 10)
+    assert wait_until(lambda: not dbt_server_sockets(), 10)
     argv = [str(shop.project / "target" / "dagfactory_slices" / "run.py"), f"--server={idle}"]
     argv += [str(fake), "build", "--select", "no_such_node"]
     first = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
     assert first.returncode == 3 and IN_SERVER not in first.stderr, first.stderr
-    assert _wait_for(lambda: bool(_sockets())), "no dbt server started"
+    assert wait_until(lambda: bool(dbt_server_sockets())), "no dbt server started"
     return argv
 
 
@@ -295,31 +288,31 @@ def test_a_task_stopped_by_a_signal_stops_its_child_in_the_server(
     env = {**shop.env, "FAKE_DBT_PID": str(pid_file)}
     task = subprocess.Popen(argv, env=env, cwd=shop.root, stdout=subprocess.DEVNULL)
     try:
-        assert _wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), 60)
+        assert wait_until(lambda: pid_file.is_file() and pid_file.read_text().strip(), 60)
         child = int(pid_file.read_text())
         task.send_signal(signum)
         assert task.wait(timeout=30) == -signum  # it dies of the signal, as dbt would
-        assert _wait_for(lambda: not process_alive(child), 10), "dbt outlived its task"
+        assert wait_until(lambda: not process_alive(child), 10), "dbt outlived its task"
     finally:
         task.kill()
 
 
 def test_the_server_leaves_when_the_slices_are_rewritten(shop: Shop, fake_dbt: Path) -> None:
     argv = _server_up(shop, fake_dbt)
-    (pid_file,) = _sockets()[0].parent.glob("*.pid")
+    (pid_file,) = dbt_server_sockets()[0].parent.glob("*.pid")
     server = int(pid_file.read_text())
     base = shop.project / "target" / "dagfactory_slices" / "base.json"
     base.write_bytes(base.read_bytes())  # a new image's slices: same path, another file
     done = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
     assert done.returncode == 3 and IN_SERVER not in done.stderr  # this task ran on its own
-    assert _wait_for(lambda: not process_alive(server), 30), "the server kept the old slices"
+    assert wait_until(lambda: not process_alive(server), 30), "the server kept the old slices"
     # ... and started a server for the next tasks, on the new slices
-    assert _wait_for(lambda: pid_file.is_file() and int(pid_file.read_text()) != server)
-    assert _wait_for(lambda: bool(_sockets()))
+    assert wait_until(lambda: pid_file.is_file() and int(pid_file.read_text()) != server)
+    assert wait_until(lambda: bool(dbt_server_sockets()))
     done = subprocess.run(argv, env=shop.env, cwd=shop.root, capture_output=True, text=True)
     assert done.returncode == 3 and IN_SERVER in done.stderr
 
 
 def test_an_idle_server_leaves(shop: Shop, fake_dbt: Path) -> None:
     _server_up(shop, fake_dbt, idle=1)
-    assert _wait_for(lambda: not _sockets(), 30), "the idle server stayed"
+    assert wait_until(lambda: not dbt_server_sockets(), 30), "the idle server stayed"
